@@ -1,0 +1,57 @@
+"""Command-line entry point: ``diffusion-lsp [COMMAND] ...``; with no command it serves LSP on stdio.
+
+Each command lives beside the code it drives and is imported only when it runs, so that
+``diffusion-lsp regions`` never loads torch and ``diffusion-lsp serve`` starts fast. A command module
+provides ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("diffusion_lsp.lsp.cli", "speak LSP on stdio (default) or TCP"),
+    "schema": ("diffusion_lsp.lsp.schema_cli", "print the settings schema (JSON or markdown)"),
+    "infill": ("diffusion_lsp.engine.cli_infill", "fill the hole at a cursor and print the text"),
+    "refine": ("diffusion_lsp.engine.cli_refine", "rewrite a span and print its new text"),
+    "doctor": ("diffusion_lsp.engine.cli_doctor", "report torch, devices, the model and grammars"),
+    "regions": ("diffusion_lsp.region.cli", "print the region(s) tree-sitter picks"),
+    "train": ("diffusion_lsp.train.cli", "train the embedded code model"),
+    "eval": ("diffusion_lsp.eval.cli", "measure infill quality and latency"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: diffusion-lsp [COMMAND] [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "With no command, serves LSP on stdio. 'diffusion-lsp COMMAND --help' for details."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if argv and argv[0] in ("-V", "--version"):
+        from diffusion_lsp import __version__
+
+        print(__version__)
+        return 0
+    command = argv.pop(0) if argv and argv[0] in COMMANDS else "serve"
+    if argv and argv[0].startswith("-") is False and command == "serve" and argv[0] not in COMMANDS:
+        print(f"diffusion-lsp: unknown command {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, help_ = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"diffusion-lsp {command}", description=help_)
+    module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

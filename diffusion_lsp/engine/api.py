@@ -1,0 +1,161 @@
+"""The engine's public API in plain Python types: requests, results, errors, cancellation.
+
+The language server, the CLI and the tests speak to the engine only through these types. Nothing here
+imports torch or pygls, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+InfillMode = Literal["auto", "inpaint", "instruct"]
+Family = Literal["masked", "block"]
+
+
+class EngineError(Exception):
+    """An error the user can act on: ``message`` says what happened, ``fix`` what to do about it."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message if not fix else f"{message} Fix: {fix}")
+        self.message = message
+        self.fix = fix
+
+
+class ModelLoadError(EngineError):
+    """The model could not be loaded (missing, offline, out of memory, unsupported, ...)."""
+
+
+class Cancelled(Exception):
+    """Raised inside a job whose cancel token was set; the job's result is discarded."""
+
+
+class CancelToken:
+    """A flag the denoising loop checks between steps. Setting it ends the job within one step."""
+
+    __slots__ = ("_event", "reason")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self.reason = reason
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled(self.reason)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to load and how. ``model=None`` means the project's embedded default model."""
+
+    model: str | None = None
+    revision: str | None = None
+    dtype: Dtype = "auto"
+    device: str = "auto"
+    device_map: str | None = None
+    trust_remote_code: bool = False
+    infill_mode: InfillMode = "auto"
+    quantization: Literal["none", "8bit", "4bit", "fp8"] = "none"
+
+
+@dataclass(frozen=True)
+class InfillRequest:
+    """Fill the hole between ``prefix`` and ``suffix``.
+
+    The hole's length is searched: each of ``lengths`` (in tokens) is denoised as one candidate in one
+    batch and the best is chosen. ``lengths=None`` lets the engine pick a ladder up to ``max_tokens``.
+    """
+
+    prefix: str
+    suffix: str
+    lengths: tuple[int, ...] | None = None
+    max_tokens: int = 64
+    steps: int | None = None  # None: the checkpoint's default
+    temperature: float | None = None  # None: the checkpoint's default (0 = greedy)
+    seed: int | None = 0
+    alternatives: int = 1
+    single_line: bool = False  # stop the text at the first newline (inline completion mid-line)
+    context_tokens: int = 2048  # token budget for prefix + suffix, nearest lines kept
+
+
+@dataclass(frozen=True)
+class RefineRequest:
+    """Rewrite ``text`` (between ``prefix`` and ``suffix``): renoise the least confident ``fraction``
+    of its tokens, keep (clamp) the rest."""
+
+    prefix: str
+    text: str
+    suffix: str
+    fraction: float = 0.3
+    max_tokens: int = 256
+    steps: int | None = None
+    temperature: float | None = None
+    seed: int | None = 0
+    alternatives: int = 1
+    context_tokens: int = 2048
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent in each phase of one request."""
+
+    tokenize_ms: float = 0.0
+    prefill_ms: float = 0.0
+    denoise_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One filled text with its per-token confidence (probability of the chosen token)."""
+
+    text: str
+    confidence: tuple[float, ...]
+    length: int  # canvas length in tokens this candidate was denoised at
+
+    @property
+    def score(self) -> float:
+        return sum(self.confidence) / len(self.confidence) if self.confidence else 0.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """The best candidate first in ``alternatives``; ``text`` and ``confidence`` repeat it."""
+
+    text: str
+    confidence: tuple[float, ...]
+    nfe: int  # model forward calls (denoising steps, plus prefill where the family has one)
+    timings: Timings
+    alternatives: tuple[Candidate, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What is loaded, for status reports."""
+
+    model: str
+    family: Family
+    device: str
+    dtype: str
+    parameters: int = 0
+    load_ms: float = 0.0
+
+
+class Engine(Protocol):
+    """What the worker runs. Methods block; call them on the worker thread, never the event loop."""
+
+    info: EngineInfo
+
+    def infill(self, request: InfillRequest, cancel: CancelToken | None = None) -> Result: ...
+
+    def refine(self, request: RefineRequest, cancel: CancelToken | None = None) -> Result: ...
