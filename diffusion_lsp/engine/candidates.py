@@ -27,7 +27,9 @@ def trim_filler(
     return out_ids, out_conf
 
 
-def cut_single_line(text: str, confidence: Sequence[float], token_texts: Sequence[str]) -> tuple[str, list[float]]:
+def cut_single_line(
+    text: str, confidence: Sequence[float], token_texts: Sequence[str]
+) -> tuple[str, list[float]]:
     """Cut ``text`` at its first newline, keeping the confidences of the tokens that remain."""
     if "\n" not in text:
         return text, list(confidence)

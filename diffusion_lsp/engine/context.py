@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 # Counts tokens of each string in a batch (a tokenizer's batch encode, or an estimate).
 CountTokens = Callable[[Sequence[str]], Sequence[int]]
 
-PREFIX_SHARE = 0.75  # of the budget offered to the prefix first; what one side leaves, the other takes
+PREFIX_SHARE = (
+    0.75  # of the budget offered to the prefix first; what one side leaves, the other takes
+)
 
 
 def _lines_outward(text: str, from_end: bool) -> list[str]:

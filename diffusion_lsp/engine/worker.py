@@ -100,7 +100,9 @@ class Worker:
             self._busy.set()
             try:
                 result = job.fn(job.token)
-            except BaseException as exc:  # the job's error belongs to its awaiter, not to this thread
+            except (
+                BaseException
+            ) as exc:  # the job's error belongs to its awaiter, not to this thread
                 job.future.set_exception(exc)
             else:
                 job.future.set_result(result)
