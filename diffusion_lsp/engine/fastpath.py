@@ -112,16 +112,18 @@ class LlamaLikeStack:
         positions: torch.Tensor,
         keys: torch.Tensor,
         values: torch.Tensor,
-        start: int,
+        start: int | torch.Tensor,
         key_bias: torch.Tensor,
     ) -> torch.Tensor:
         """Run ``ids`` [B, T] at ``positions`` [B, T]; write their keys and values into slots
-        ``start:start+T`` of ``keys``/``values`` [layers, B, kvh, K, hd]; attend to all K slots, with
-        ``key_bias`` [B, 1, 1, K] (0 or -inf) added to the scores. Returns final hidden [B, T, H]."""
+        ``start:start+T`` (or the slots in a [T] long tensor ``start``) of ``keys``/``values`` [layers, B, kvh, K, hd]; attend to all K slots, with
+        ``key_bias`` [B, 1, 1, K] or [B, 1, T, K] (0 or -inf) added to the scores. Returns final hidden [B, T, H]."""
         import torch.nn.functional as F
 
         b, t = ids.shape
         rep = self.num_heads // self.num_kv_heads
+        # a per-query mask [B, 1, T, K] (causal prefill) repeats for each grouped query head
+        bias = key_bias if key_bias.shape[-2] == 1 else key_bias.repeat(1, 1, rep, 1)
         h = self.embed(ids)  # [B, T, H]
         cos, sin = self.rotary(h, positions)
         for i, layer in enumerate(self.layers):
@@ -133,13 +135,17 @@ class LlamaLikeStack:
             if hasattr(attn, "q_norm"):  # Qwen3-style per-head norms
                 q, k = attn.q_norm(q), attn.k_norm(k)
             q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
-            keys[i, :, :, start : start + t] = k  # [B, kvh, T, hd]
-            values[i, :, :, start : start + t] = v.transpose(1, 2)
+            if isinstance(start, int):
+                keys[i, :, :, start : start + t] = k  # [B, kvh, T, hd]
+                values[i, :, :, start : start + t] = v.transpose(1, 2)
+            else:  # slot indices on the device: a graph replays it at a new position
+                keys[i].index_copy_(2, start, k)
+                values[i].index_copy_(2, start, v.transpose(1, 2))
             # Grouped-query attention without copying keys: the query heads that share a key head
             # go into the sequence axis (the mask depends on the key only, so this is exact).
             q = q.reshape(b, self.num_kv_heads, rep * t, self.head_dim)  # [B, kvh, rep*T, hd]
             o = F.scaled_dot_product_attention(
-                q, keys[i], values[i], attn_mask=key_bias, scale=self.scaling
+                q, keys[i], values[i], attn_mask=bias, scale=self.scaling
             )  # [B, kvh, rep*T, hd]
             o = o.reshape(b, self.num_heads, t, self.head_dim).transpose(1, 2).reshape(b, t, -1)
             h = h + attn.o_proj(o)
