@@ -1,3 +1,4 @@
+# ruff: noqa: B023  (every lambda below is timed at once, inside the loop that binds its names)
 """Side-by-side speed of infilling: this engine's fast path against transformers' own loops and the
 memory-bandwidth floor, on full-size configurations with random bf16 weights and fixed step counts.
 
@@ -305,7 +306,6 @@ def measure_device(run: Run, device: Any, tiny: bool) -> dict[str, Any]:
     dst = torch.empty_like(src)
     ms = p50(clock.series(lambda: dst.copy_(src), reps=5 if tiny else 20, warmup=2))
     bw = 2 * n / (ms / 1000)  # bytes/s, read + written
-    del src, dst
     k = 256 if tiny else 8192
     dt = torch.float32 if tiny else torch.bfloat16
     a = torch.randn(k, k, device=device, dtype=dt)
@@ -557,7 +557,7 @@ def bench_dense(
     import torch
     from transformers import Qwen2ForCausalLM
 
-    from diffusion_lsp.engine.fastpath import DualCacheDenoiser, LlamaLikeStack
+    from diffusion_lsp.engine.fastpath import DualCacheDenoiser
 
     clock = Clock(device)
     cfg = dense_config(tiny)
@@ -611,7 +611,6 @@ def bench_dense(
             }
             rows.append(row)
             run.log(f"dense {row}")
-        del ar
     res["rows"] = rows
     res["captures_after_requests"] = den.stats.captures
 
@@ -685,7 +684,6 @@ def bench_dense(
     res["crossover"] = crossover(sweep, tok_ms, ctx_a)
     run.log(f"dense crossover: {res['crossover']}")
     res["captures_total"] = den.stats.captures
-    del model, den, exact, stack, ar
     return res
 
 
@@ -995,7 +993,6 @@ def bench_gemma(
         "at_steps"
     ]
     run.log(f"gemma crossover: {res['crossover']}")
-    del model, fast
     return res
 
 
