@@ -103,17 +103,19 @@ def _intended_stub(node: tree_sitter.Node) -> bool:
 
 def _empty_body(function: tree_sitter.Node) -> tuple[tuple[int, int], str] | None:
     """The inside of an empty body: between the braces, or between the parameters and ``end``."""
+    if function.has_error:  # an empty body in broken code is damage, not a placeholder
+        return None
     body = function.child_by_field_name("body")
     if body is not None:
         if body.named_child_count:
             return None
-        first, last = body.child(0), body.child(body.child_count - 1)
-        if first is not None and last is not None and first.type == "{" and last.type == "}":
-            return (first.end_byte, last.start_byte), body.type
         if body.end_byte == body.start_byte:  # Python's empty block after `def f():`
             return (body.start_byte, body.end_byte), body.type
+        tokens = body.children
+        if len(tokens) == 2 and tokens[0].type == "{" and tokens[1].type == "}":
+            return (tokens[0].end_byte, tokens[1].start_byte), body.type
         return None
-    last = function.child(function.child_count - 1)
+    last = function.children[-1] if function.child_count else None
     params = function.child_by_field_name("parameters")
     if last is not None and last.type == "end" and params is not None:
         return (params.end_byte, last.start_byte), "block"

@@ -59,7 +59,7 @@ def load(path: Path) -> Fixture:
         text="".join(out),
         cursor=marks[CURSOR][0] if marks[CURSOR] else None,
         selection=selection,
-        expected=list(zip(marks[EXP_START], marks[EXP_END])),
+        expected=list(zip(marks[EXP_START], marks[EXP_END], strict=True)),
         extra=json.loads(sidecar.read_text()) if sidecar.exists() else {},
     )
 
@@ -94,7 +94,7 @@ def test_fixture_through_the_api(path):
     got = [(index.str_offset(r.start_byte), index.str_offset(r.end_byte)) for r in regions]
     shown = [fx.text[a:b] for a, b in got]
     assert got == fx.expected, f"got {shown}, expected {[fx.text[a:b] for a, b in fx.expected]}"
-    for region, (a, b) in zip(regions, got):
+    for region, (a, b) in zip(regions, got, strict=True):
         assert region.intent is fx.intent
         assert region.text == fx.text[a:b]
         assert region.range == index.range(a, b)
