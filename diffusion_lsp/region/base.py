@@ -65,7 +65,9 @@ class Region:
 def hint_for_lines(max_lines: int, min_chars: int = 1) -> LengthHint:
     """A hint for text of at most ``max_lines`` lines of ordinary width."""
     max_lines = max(1, max_lines)
-    return LengthHint(min_chars=min_chars, max_chars=max_lines * CHARS_PER_LINE, max_lines=max_lines)
+    return LengthHint(
+        min_chars=min_chars, max_chars=max_lines * CHARS_PER_LINE, max_lines=max_lines
+    )
 
 
 def hint_like(original: str, slack_lines: int = 2, cap_lines: int = 60) -> LengthHint:

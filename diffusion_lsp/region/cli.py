@@ -39,10 +39,14 @@ def _span(value: str) -> tuple[tuple[int, int], tuple[int, int]]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="source file to read")
     parser.add_argument("--intent", choices=[i.value for i in Intent], required=True)
-    parser.add_argument("--at", type=_point, metavar="LINE:COL", help="cursor (inline; optional for hole, fix)")
+    parser.add_argument(
+        "--at", type=_point, metavar="LINE:COL", help="cursor (inline; optional for hole, fix)"
+    )
     parser.add_argument("--range", type=_span, metavar="L1:C1-L2:C2", help="selection (refine)")
     parser.add_argument("--language", help="LSP language id; default: from the file extension")
-    parser.add_argument("--max-lines", type=int, default=12, help="line cap for inline (default 12)")
+    parser.add_argument(
+        "--max-lines", type=int, default=12, help="line cap for inline (default 12)"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list")
 
 
@@ -71,7 +75,9 @@ def _select(doc: Document, args: argparse.Namespace) -> list[Region]:
         if args.range is None:
             raise _UsageError("--intent refine needs --range L1:C1-L2:C2")
         (l1, c1), (l2, c2) = args.range
-        region = refine_region(doc, Range(_position(doc.index, l1, c1), _position(doc.index, l2, c2)))
+        region = refine_region(
+            doc, Range(_position(doc.index, l1, c1), _position(doc.index, l2, c2))
+        )
         return [region] if region else []
     if args.range is not None:
         raise _UsageError("--range goes with --intent refine; use --at for the others")
@@ -117,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
     for region in regions:
         item = region_json(doc, region)
         group = f" group={item['group']}" if item["group"] else ""
-        print(f"{item['intent']} {item['start']}-{item['end']} {item['node_type']}{group} max_lines={item['max_lines']}")
+        print(
+            f"{item['intent']} {item['start']}-{item['end']} {item['node_type']}{group} max_lines={item['max_lines']}"
+        )
         body = region.text.splitlines() or ["(insertion)"]
         print("\n".join(f"  | {line}" for line in body))
     return 0

@@ -72,4 +72,11 @@ class Document:
     def _set(self, text: str) -> None:
         self.text = text
         self.data = text.encode("utf-8")
-        self.index = LineIndex(text)
+        self._index: LineIndex | None = None
+
+    @property
+    def index(self) -> LineIndex:
+        """The text's LineIndex, built on first use after a change (a burst of typing builds one)."""
+        if self._index is None:
+            self._index = LineIndex(self.text)
+        return self._index

@@ -30,11 +30,22 @@ def fix_regions(doc: Document, pos: Position | None = None) -> list[Region]:
     for start, end, kind in sorted(spans):
         if merged and (start < merged[-1][1] or start == end == merged[-1][1]):
             last = merged[-1]
-            merged[-1] = (last[0], max(last[1], end), last[2] if last[1] - last[0] >= end - start else kind)
+            merged[-1] = (
+                last[0],
+                max(last[1], end),
+                last[2] if last[1] - last[0] >= end - start else kind,
+            )
         else:
             merged.append((start, end, kind))
     regions = [
-        make_region(doc, Intent.FIX, start, end, kind, hint_like(doc.data[start:end].decode("utf-8", "replace")))
+        make_region(
+            doc,
+            Intent.FIX,
+            start,
+            end,
+            kind,
+            hint_like(doc.data[start:end].decode("utf-8", "replace")),
+        )
         for start, end, kind in merged
     ]
     if pos is None:

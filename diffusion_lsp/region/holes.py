@@ -96,7 +96,9 @@ def _intended_stub(node: tree_sitter.Node) -> bool:
     decorated = owner.parent if owner.type == "function_definition" else None
     if decorated is not None and decorated.type == "decorated_definition":
         return any(
-            _STUB_DECORATOR.search(c.text or b"") for c in decorated.children if c.type == "decorator"
+            _STUB_DECORATOR.search(c.text or b"")
+            for c in decorated.children
+            if c.type == "decorator"
         )
     return False
 
@@ -131,7 +133,9 @@ def _hint(
     return hint_for_lines(STATEMENT_LINES)
 
 
-def _alone_in_body(spec: LanguageSpec, node: tree_sitter.Node, function: tree_sitter.Node | None) -> bool:
+def _alone_in_body(
+    spec: LanguageSpec, node: tree_sitter.Node, function: tree_sitter.Node | None
+) -> bool:
     """Whether ``node`` is the only statement (besides comments and a docstring) of ``function``."""
     if function is None:
         return False
@@ -139,25 +143,30 @@ def _alone_in_body(spec: LanguageSpec, node: tree_sitter.Node, function: tree_si
     if body is None:
         return False
     statements = [
-        c
-        for c in body.named_children
-        if c.type not in spec.comments and not _is_docstring(c)
+        c for c in body.named_children if c.type not in spec.comments and not _is_docstring(c)
     ]
     while len(statements) == 1 and statements[0].type in spec.containers:  # Go's statement_list
         statements = [c for c in statements[0].named_children if c.type not in spec.comments]
-    return len(statements) == 1 and statements[0].start_byte <= node.start_byte < statements[0].end_byte
+    return (
+        len(statements) == 1
+        and statements[0].start_byte <= node.start_byte < statements[0].end_byte
+    )
 
 
 def _is_docstring(node: tree_sitter.Node) -> bool:
-    return node.type == "expression_statement" and node.named_child_count == 1 and (
-        node.named_children[0].type == "string"
+    return (
+        node.type == "expression_statement"
+        and node.named_child_count == 1
+        and (node.named_children[0].type == "string")
     )
 
 
 def _line_holes(doc: Document, pos: Position | None) -> list[Region]:
     """Without a grammar: each line with TODO/FIXME is a hole (its text after the indentation)."""
     index = doc.index
-    lines = range(index.line_count) if pos is None else [min(max(pos.line, 0), index.line_count - 1)]
+    lines = (
+        range(index.line_count) if pos is None else [min(max(pos.line, 0), index.line_count - 1)]
+    )
     regions = []
     for line_no in lines:
         text = index.line_text(line_no)
@@ -167,6 +176,8 @@ def _line_holes(doc: Document, pos: Position | None) -> list[Region]:
         end = index.line_starts[line_no] + len(text.rstrip())
         hint = hint_for_lines(STATEMENT_LINES)
         regions.append(
-            make_region(doc, Intent.HOLE, index.byte_offset(start), index.byte_offset(end), "line", hint)
+            make_region(
+                doc, Intent.HOLE, index.byte_offset(start), index.byte_offset(end), "line", hint
+            )
         )
     return regions

@@ -41,9 +41,9 @@ def inline_region(doc: Document, pos: Position, max_lines: int = 12) -> Region |
         return None
     end_col = col + _rewrite_length(doc, line_start + col, after)
     end_byte = index.byte_offset(line_start + end_col)
-    multi = (_CLOSERS_ONLY.fullmatch(after) is not None and _ends_header(doc, line_start, before)) or (
-        not line.strip() and _after_header(doc, line_no)
-    )
+    multi = (
+        _CLOSERS_ONLY.fullmatch(after) is not None and _ends_header(doc, line_start, before)
+    ) or (not line.strip() and _after_header(doc, line_no))
     lines = max(1, max_lines) if multi else 1
     hint = LengthHint(min_chars=1, max_chars=lines * CHARS_PER_LINE, max_lines=lines)
     return make_region(doc, Intent.INLINE, start_byte, end_byte, _node_type(doc, start_byte), hint)
@@ -113,15 +113,21 @@ def _ends_header(doc: Document, line_start: int, before: str) -> bool:
         return token.type == "{"
     if last == ":" and spec.colon_headers:
         owner = token.parent
-        return token.type == ":" and owner is not None and (
-            owner.is_error or _COLON_OWNER.search(owner.type) is not None
+        return (
+            token.type == ":"
+            and owner is not None
+            and (owner.is_error or _COLON_OWNER.search(owner.type) is not None)
         )
     for keyword in spec.keyword_headers:
         if text.endswith(keyword) and token.type == keyword:
             return True
     if last == ")" and spec.keyword_headers and token.type == ")":
         params = token.parent
-        return params is not None and params.parent is not None and params.parent.type in spec.functions
+        return (
+            params is not None
+            and params.parent is not None
+            and params.parent.type in spec.functions
+        )
     return False
 
 

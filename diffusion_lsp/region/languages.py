@@ -40,7 +40,9 @@ class LanguageSpec:
     colon_headers: bool = False  # a block header ends with ':' (Python)
     keyword_headers: tuple[str, ...] = ()  # a block header ends with one of these (Lua)
     word_chars: str = "_"  # characters of an identifier besides letters and digits
-    empty_body_exempt: frozenset[str] = field(default_factory=frozenset)  # functions whose empty body is fine
+    empty_body_exempt: frozenset[str] = field(
+        default_factory=frozenset
+    )  # functions whose empty body is fine
 
 
 def _functions_query(types: list[str]) -> str:
@@ -64,9 +66,17 @@ _JS_CONTAINERS = frozenset(
     {"program", "statement_block", "class_body", "switch_case", "switch_default"}
 )
 _JS_STRINGS = frozenset({"string", "template_string", "regex"})
-_JS_QUERY = "(throw_statement) @call\n" + _comment_query(["comment"]) + _functions_query(_JS_FUNCTIONS)
+_JS_QUERY = (
+    "(throw_statement) @call\n" + _comment_query(["comment"]) + _functions_query(_JS_FUNCTIONS)
+)
 _C_CONTAINERS = frozenset(
-    {"translation_unit", "compound_statement", "field_declaration_list", "declaration_list", "case_statement"}
+    {
+        "translation_unit",
+        "compound_statement",
+        "field_declaration_list",
+        "declaration_list",
+        "case_statement",
+    }
 )
 _C_STRINGS = frozenset({"string_literal", "char_literal", "system_lib_string"})
 
@@ -144,8 +154,15 @@ SPECS: dict[str, LanguageSpec] = {
             language_ids=("go",),
             functions=frozenset({"function_declaration", "method_declaration", "func_literal"}),
             containers=frozenset(
-                {"source_file", "block", "statement_list", "expression_case", "default_case",
-                 "type_case", "communication_case"}
+                {
+                    "source_file",
+                    "block",
+                    "statement_list",
+                    "expression_case",
+                    "default_case",
+                    "type_case",
+                    "communication_case",
+                }
             ),
             comments=frozenset({"comment"}),
             strings=frozenset({"interpreted_string_literal", "raw_string_literal", "rune_literal"}),
@@ -204,16 +221,27 @@ SPECS: dict[str, LanguageSpec] = {
             function="language",
             extensions=(".java",),
             language_ids=("java",),
-            functions=frozenset({"method_declaration", "constructor_declaration", "lambda_expression"}),
+            functions=frozenset(
+                {"method_declaration", "constructor_declaration", "lambda_expression"}
+            ),
             containers=frozenset(
-                {"program", "block", "class_body", "interface_body", "enum_body_declarations",
-                 "constructor_body", "switch_block_statement_group"}
+                {
+                    "program",
+                    "block",
+                    "class_body",
+                    "interface_body",
+                    "enum_body_declarations",
+                    "constructor_body",
+                    "switch_block_statement_group",
+                }
             ),
             comments=frozenset({"line_comment", "block_comment"}),
             strings=frozenset({"string_literal", "character_literal"}),
             hole_query="(throw_statement) @call\n"
             + _comment_query(["line_comment", "block_comment"])
-            + _functions_query(["method_declaration", "constructor_declaration", "lambda_expression"]),
+            + _functions_query(
+                ["method_declaration", "constructor_declaration", "lambda_expression"]
+            ),
             empty_body_exempt=frozenset({"constructor_declaration"}),
         ),
         LanguageSpec(

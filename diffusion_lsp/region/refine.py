@@ -32,7 +32,9 @@ def refine_region(doc: Document, rng: Range) -> Region | None:
     if doc.tree is not None:
         node = doc.tree.root_node.named_descendant_for_byte_range(start_byte, end_byte)
         node_type = node.type if node is not None else doc.tree.root_node.type
-    return make_region(doc, Intent.REFINE, start_byte, end_byte, node_type, hint_like(doc.text[start:end]))
+    return make_region(
+        doc, Intent.REFINE, start_byte, end_byte, node_type, hint_like(doc.text[start:end])
+    )
 
 
 def _token_at(doc: Document, byte: int) -> tree_sitter.Node | None:
@@ -47,7 +49,9 @@ def _is_prose(doc: Document, token: tree_sitter.Node) -> bool:
     """A comment or the content of a string: snap to words there, not to the whole token."""
     assert doc.spec is not None
     kinds = doc.spec.comments | doc.spec.strings
-    return token.type in kinds or (token.is_named and token.parent is not None and token.parent.type in kinds)
+    return token.type in kinds or (
+        token.is_named and token.parent is not None and token.parent.type in kinds
+    )
 
 
 def _snap_start(doc: Document, start: int) -> int:
@@ -55,7 +59,11 @@ def _snap_start(doc: Document, start: int) -> int:
     if token is not None and not _is_prose(doc, token):
         return min(start, doc.index.str_offset(token.start_byte))
     text = doc.text
-    while 0 < start < len(text) and is_word_char(doc.spec, text[start - 1]) and is_word_char(doc.spec, text[start]):
+    while (
+        0 < start < len(text)
+        and is_word_char(doc.spec, text[start - 1])
+        and is_word_char(doc.spec, text[start])
+    ):
         start -= 1
     return start
 
@@ -65,7 +73,11 @@ def _snap_end(doc: Document, end: int) -> int:
     if token is not None and not _is_prose(doc, token):
         return max(end, doc.index.str_offset(token.end_byte))
     text = doc.text
-    while 0 < end < len(text) and is_word_char(doc.spec, text[end - 1]) and is_word_char(doc.spec, text[end]):
+    while (
+        0 < end < len(text)
+        and is_word_char(doc.spec, text[end - 1])
+        and is_word_char(doc.spec, text[end])
+    ):
         end += 1
     return end
 
@@ -78,7 +90,9 @@ def _whole_lines(doc: Document, start: int, end: int) -> tuple[int, int]:
     line_end = index.line_starts[last] + len(index.line_text(last))
     if end > line_end:  # the selection ends inside a line break
         return start, end
-    uncovered = len("".join(doc.text[line_start:start].split())) + len("".join(doc.text[end:line_end].split()))
+    uncovered = len("".join(doc.text[line_start:start].split())) + len(
+        "".join(doc.text[end:line_end].split())
+    )
     covered = len("".join(doc.text[start:end].split()))
     if covered and covered >= NEARLY_WHOLE * (covered + uncovered):
         return line_start, line_end

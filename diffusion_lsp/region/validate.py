@@ -14,7 +14,14 @@ from diffusion_lsp.region.document import Document, _end_point, ts_point
 from diffusion_lsp.region.languages import new_parser
 
 Span = tuple[int, int]
-_BRACKETS = {"(": ("(", 1), ")": ("(", -1), "[": ("[", 1), "]": ("[", -1), "{": ("{", 1), "}": ("{", -1)}
+_BRACKETS = {
+    "(": ("(", 1),
+    ")": ("(", -1),
+    "[": ("[", 1),
+    "]": ("[", -1),
+    "{": ("{", 1),
+    "}": ("{", -1),
+}
 
 
 def error_spans(root: tree_sitter.Node) -> list[Span]:
@@ -38,7 +45,9 @@ def _touches(span: Span, start: int, end: int) -> bool:
     return span[0] <= end and span[1] >= start
 
 
-def syntax_validator(doc: Document, start: int, end: int, must_clear: bool) -> Callable[[str], bool]:
+def syntax_validator(
+    doc: Document, start: int, end: int, must_clear: bool
+) -> Callable[[str], bool]:
     """A validator for the byte span ``[start, end)`` of ``doc`` as it is now.
 
     A candidate passes when (1) every error away from the span was already there, (2) no error lies
@@ -49,12 +58,14 @@ def syntax_validator(doc: Document, start: int, end: int, must_clear: bool) -> C
     if doc.tree is None or doc.language is None:
         return _balance_validator(doc.data[start:end].decode("utf-8", errors="replace"))
     language, data, tree = doc.language, doc.data, doc.tree.copy()
-    start_point, old_end_point = ts_point(data, start), ts_point(data, end)
-    old: list[list[Span]] = []
+    old: list[list[Span]] = []  # filled on first use: most regions are never validated
+    points: list[tuple[int, int]] = []
 
     def validate(candidate: str) -> bool:
         if not old:
             old.append(error_spans(tree.root_node))
+            points.extend((ts_point(data, start), ts_point(data, end)))
+        start_point, old_end_point = points
         inserted = candidate.encode("utf-8")
         new_end = start + len(inserted)
         delta = new_end - end

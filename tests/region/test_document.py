@@ -40,7 +40,9 @@ def test_language_for(language_id, path, expected):
 def test_spec_node_types_exist_in_the_grammar(name):
     # A misspelt node type would silently never match; the query would fail to compile.
     spec, lang = SPECS[name], grammar(name)
-    for kind in spec.functions | spec.containers | spec.comments | spec.strings | spec.interpolations:
+    for kind in (
+        spec.functions | spec.containers | spec.comments | spec.strings | spec.interpolations
+    ):
         assert lang.id_for_node_kind(kind, True), f"{name}: no node type {kind!r}"
 
 
@@ -64,7 +66,15 @@ def _tree_shape(tree) -> list[tuple[str, int, int, tuple[int, int], tuple[int, i
     out, stack = [], [tree.root_node]
     while stack:
         node = stack.pop()
-        out.append((node.type, node.start_byte, node.end_byte, tuple(node.start_point), tuple(node.end_point)))
+        out.append(
+            (
+                node.type,
+                node.start_byte,
+                node.end_byte,
+                tuple(node.start_point),
+                tuple(node.end_point),
+            )
+        )
         stack.extend(reversed(node.children))
     return out
 

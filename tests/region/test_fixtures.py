@@ -75,7 +75,9 @@ def select(fx: Fixture, doc: Document):
         return [region] if region else []
     if fx.intent is Intent.REFINE:
         assert fx.selection is not None
-        region = refine_region(doc, Range(index.position(fx.selection[0]), index.position(fx.selection[1])))
+        region = refine_region(
+            doc, Range(index.position(fx.selection[0]), index.position(fx.selection[1]))
+        )
         return [region] if region else []
     return (hole_regions if fx.intent is Intent.HOLE else fix_regions)(doc, pos)
 
@@ -133,6 +135,17 @@ def test_every_listed_language_has_fixtures():
     from diffusion_lsp.region import language_for
 
     seen = {(p.parent.name, language_for(None, str(p))) for p in ALL}
-    for language in ("python", "javascript", "typescript", "tsx", "go", "rust", "c", "cpp", "java", "lua"):
+    for language in (
+        "python",
+        "javascript",
+        "typescript",
+        "tsx",
+        "go",
+        "rust",
+        "c",
+        "cpp",
+        "java",
+        "lua",
+    ):
         assert ("inline", language) in seen, language
         assert ("hole", language) in seen, language

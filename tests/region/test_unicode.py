@@ -9,15 +9,15 @@ from diffusion_lsp.region import Document, fix_regions, hole_regions, inline_reg
 from diffusion_lsp.textops import Position, Range
 
 TEXT = (
-    'def greet(name):\n'
+    "def greet(name):\n"
     '    face = "😀🙂"; msg = compose(name, face)  # 🎉\n'
-    '    return msg\n'
-    '\n'
-    'def later():\n'
+    "    return msg\n"
+    "\n"
+    "def later():\n"
     '    """Fill 😀 in."""\n'
-    '    pass\n'
-    '\n'
-    'def broken(x):\n'
+    "    pass\n"
+    "\n"
+    "def broken(x):\n"
     '    s = "🙂" + \n'
 )
 
