@@ -23,6 +23,10 @@ _CLOSERS_ONLY = re.compile(r"[\s)\]}]*(end)?[\s)\]}]*")
 # Structure at the end of the span that the model should see rather than rewrite.
 _TRAILING = re.compile(r"(\s|[;,{:])+$")
 _COLON_OWNER = re.compile(r"_(definition|statement|clause)$")
+# With the header still unparsed (an ERROR), its first keyword says whether a block follows.
+_PY_HEADER = re.compile(
+    r"\s*(@|(async\s+)?(def|class|if|elif|else|for|while|with|try|except|finally|match|case)\b)"
+)
 
 
 def inline_region(doc: Document, pos: Position, max_lines: int = 12) -> Region | None:
@@ -113,11 +117,11 @@ def _ends_header(doc: Document, line_start: int, before: str) -> bool:
         return token.type == "{"
     if last == ":" and spec.colon_headers:
         owner = token.parent
-        return (
-            token.type == ":"
-            and owner is not None
-            and (owner.is_error or _COLON_OWNER.search(owner.type) is not None)
-        )
+        if token.type != ":" or owner is None:
+            return False
+        if owner.is_error:
+            return _PY_HEADER.match(text) is not None
+        return _COLON_OWNER.search(owner.type) is not None
     for keyword in spec.keyword_headers:
         if text.endswith(keyword) and token.type == keyword:
             return True
