@@ -12,7 +12,7 @@ import re
 
 from diffusion_lsp.region.base import CHARS_PER_LINE, Intent, LengthHint, Region
 from diffusion_lsp.region.document import Document
-from diffusion_lsp.region.spans import byte_at, in_string_or_comment, is_word_char, make_region
+from diffusion_lsp.region.spans import byte_at, in_string_or_comment, inside_word, make_region
 from diffusion_lsp.textops import Position
 
 _OPEN, _CLOSE = "([{", ")]}"
@@ -38,7 +38,7 @@ def inline_region(doc: Document, pos: Position, max_lines: int = 12) -> Region |
     line = index.line_text(line_no)
     col = offset - line_start
     before, after = line[:col], line[col:]
-    if before and after and is_word_char(doc.spec, before[-1]) and is_word_char(doc.spec, after[0]):
+    if inside_word(doc, offset):
         return None
     start_byte = byte_at(doc, pos)
     if in_string_or_comment(doc, start_byte):

@@ -9,7 +9,7 @@ import tree_sitter
 
 from diffusion_lsp.region.base import Intent, Region, hint_like
 from diffusion_lsp.region.document import Document
-from diffusion_lsp.region.spans import is_word_char, make_region
+from diffusion_lsp.region.spans import inside_word, make_region
 from diffusion_lsp.textops import Range
 
 # A selection covering at least this share of its lines' non-blank characters takes whole lines.
@@ -58,12 +58,7 @@ def _snap_start(doc: Document, start: int) -> int:
     token = _token_at(doc, doc.index.byte_offset(start))
     if token is not None and not _is_prose(doc, token):
         return min(start, doc.index.str_offset(token.start_byte))
-    text = doc.text
-    while (
-        0 < start < len(text)
-        and is_word_char(doc.spec, text[start - 1])
-        and is_word_char(doc.spec, text[start])
-    ):
+    while inside_word(doc, start):
         start -= 1
     return start
 
@@ -72,12 +67,7 @@ def _snap_end(doc: Document, end: int) -> int:
     token = _token_at(doc, doc.index.byte_offset(end) - 1) if end > 0 else None
     if token is not None and not _is_prose(doc, token):
         return max(end, doc.index.str_offset(token.end_byte))
-    text = doc.text
-    while (
-        0 < end < len(text)
-        and is_word_char(doc.spec, text[end - 1])
-        and is_word_char(doc.spec, text[end])
-    ):
+    while inside_word(doc, end):
         end += 1
     return end
 

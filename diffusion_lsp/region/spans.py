@@ -106,3 +106,13 @@ def group_id(doc: Document, function: tree_sitter.Node) -> str:
 
 def is_word_char(spec: LanguageSpec | None, ch: str) -> bool:
     return ch.isalnum() or ch in (spec.word_chars if spec else "_")
+
+
+def inside_word(doc: Document, offset: int) -> bool:
+    """Whether the str index ``offset`` falls between two characters of one identifier."""
+    text = doc.text
+    return (
+        0 < offset < len(text)
+        and is_word_char(doc.spec, text[offset - 1])
+        and is_word_char(doc.spec, text[offset])
+    )
