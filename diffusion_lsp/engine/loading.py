@@ -167,6 +167,19 @@ def _model_class(config: dict[str, Any], name: str, spec: ModelSpec) -> tuple[An
     raise _unsupported(name, model_type, config)
 
 
+def _block_model_class() -> Any:
+    """DiffusionGemma's class (AutoModel would give the bare model without its head)."""
+    import transformers
+
+    cls = getattr(transformers, "DiffusionGemmaForBlockDiffusion", None)
+    if cls is None:
+        raise ModelLoadError(
+            f"DiffusionGemma needs transformers >= 5.13; this is {transformers.__version__}.",
+            "pip install -U 'transformers>=5.13'.",
+        )
+    return cls
+
+
 def _unsupported(name: str, model_type: str, config: dict[str, Any]) -> ModelLoadError:
     archs = ", ".join(config.get("architectures") or []) or "none named"
     return ModelLoadError(
@@ -191,9 +204,7 @@ def load_engine(spec: ModelSpec, progress: Progress | None = None) -> Engine:
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     if family == "block":
-        from transformers import AutoModel
-
-        model_cls, remote = AutoModel, False
+        model_cls, remote = _block_model_class(), False
     else:
         model_cls, remote = _model_class(config, name, spec)
     common = {

@@ -61,3 +61,89 @@ def test_refine_keeps_the_clamped_tokens(masked_engine, monkeypatch):
     assert int(free.sum()) == round(0.25 * n_span)
     assert (after[~free] == before[~free]).all()  # clamped tokens never change
     assert (after[free] != masked_engine.special.mask).all()  # every renoised token was filled
+
+
+def _rows(engine, lengths):
+    from diffusion_lsp.engine.tokens import build_canvas, encode
+
+    prefix, suffix = encode(engine.tokenizer, PREFIX), encode(engine.tokenizer, SUFFIX)
+    before, after = [*engine._lead, *prefix], [*suffix, *engine.special.tail]
+    return [(before, [engine.special.mask] * n, after) for n in lengths], build_canvas
+
+
+@pytest.mark.parametrize("which", ["masked_engine", "shifted_engine"])
+def test_head_on_masked_rows_equals_the_full_logits(request, which):
+    import torch
+
+    engine = request.getfixturevalue(which)
+    rows, build = _rows(engine, (3, 9))
+    canvas = build(rows, [[True] * 3, [True] * 9], engine.special.pad, "cpu")
+    sel = canvas.free.nonzero(as_tuple=True)
+    fast = engine.denoiser(canvas.tokens, canvas.attention, sel)  # [N, V]
+    with torch.no_grad():
+        full = engine.model(input_ids=canvas.tokens, attention_mask=canvas.attention.long()).logits
+    pos = sel[1] - 1 if engine.shift else sel[1]
+    torch.testing.assert_close(fast, full[sel[0], pos].float(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("which", ["masked_engine", "shifted_engine"])
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_batched_candidates_equal_one_at_a_time_runs(request, which, temperature):
+    from diffusion_lsp.engine.sampler import denoise, row_generators
+
+    engine = request.getfixturevalue(which)
+    lengths = (2, 5, 11)
+    rows, build = _rows(engine, lengths)
+
+    def run(subset):
+        canvas = build(subset, [[True] * len(r[1]) for r in subset], engine.special.pad, "cpu")
+        out = denoise(
+            engine.denoiser,
+            canvas.tokens,
+            canvas.attention,
+            canvas.free,
+            mask_id=engine.special.mask,
+            policy=engine.policy,
+            steps=4,
+            temperature=temperature,
+            generators=row_generators([7] * len(subset), "cpu"),
+        )
+        return [
+            (out.tokens[r, a:b], out.confidence[r, a:b]) for r, (a, b) in enumerate(canvas.spans)
+        ]
+
+    batched = run(rows)
+    for i, row in enumerate(rows):
+        ((alone_tokens, alone_conf),) = run([row])
+        assert alone_tokens.tolist() == batched[i][0].tolist()
+        assert alone_conf.tolist() == pytest.approx(batched[i][1].tolist(), abs=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clamped_tokens_never_change(shifted_engine, seed):
+    import torch
+
+    from diffusion_lsp.engine.sampler import denoise, row_generators
+    from diffusion_lsp.engine.tokens import build_canvas, encode
+
+    engine = shifted_engine
+    ((before, _, after),), _ = _rows(engine, (1,))
+    span = encode(engine.tokenizer, "return a + b + c")
+    g = torch.Generator().manual_seed(seed)
+    free_span = (torch.rand((2, len(span)), generator=g) < 0.5).tolist()
+    canvas = build_canvas([(before, span, after)] * 2, free_span, engine.special.pad, "cpu")
+    before = canvas.tokens.clone()
+    tokens = torch.where(canvas.free, engine.special.mask, canvas.tokens)
+    out = denoise(
+        engine.denoiser,
+        tokens,
+        canvas.attention,
+        canvas.free,
+        mask_id=engine.special.mask,
+        policy=engine.policy,
+        steps=3,
+        temperature=1.0,
+        generators=row_generators([seed] * 2, "cpu"),
+    )
+    assert out.tokens[~canvas.free].tolist() == before[~canvas.free].tolist()
+    assert not (out.tokens == engine.special.mask).any()
