@@ -996,6 +996,39 @@ def bench_gemma(
     return res
 
 
+def bench_hf_ar(run: Run, plan: Plan, device: Any, dtype: Any, tiny: bool) -> dict[str, Any]:
+    """transformers' own ``generate()`` on the dense backbone with a static cache, which compiles the
+    decode step (``torch.compile``, CUDA graphs), at one context and length: how the hand-graphed
+    autoregressive baseline (c) compares with the library's. Compilation is timed apart."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    cfg = dense_config(tiny)
+    model = build_random(Qwen2ForCausalLM, cfg, device, dtype)
+    ctx = plan.contexts[1] if len(plan.contexts) > 1 else plan.contexts[0]
+    n = plan.lengths[1] if len(plan.lengths) > 1 else plan.lengths[0]
+    prompt = random_tokens(ctx, cfg.vocab_size, 0, device)[None]
+    clock = Clock(device)
+    kw = dict(max_new_tokens=n, min_new_tokens=n, do_sample=False, cache_implementation="static")
+
+    def gen() -> Any:
+        with torch.inference_mode():
+            return model.generate(input_ids=prompt, **kw)
+
+    first = clock.ms(gen)
+    second = clock.ms(gen)
+    times = clock.series(gen, 5 if not tiny else 1, warmup=0)
+    res = {
+        "context": ctx,
+        "tokens": n,
+        "first_call_ms": round(first, 1),
+        "second_call_ms": round(second, 1),
+        "hf_generate_static": summary(times),
+    }
+    run.log(f"transformers generate (static cache): {res}")
+    return res
+
+
 # -- report --------------------------------------------------------------------------------------
 
 
@@ -1178,6 +1211,15 @@ def render(results: dict[str, Any], plot_name: str = "speed.png") -> str:
                 )
             )
             lines.append("")
+    hf = results.get("hf_ar")
+    if hf:
+        lines.append(
+            f'transformers\' own `generate()` on the dense backbone with `cache_implementation="static"` '
+            f"(compiled decode step), {hf['context']} context, {hf['tokens']} tokens: first call "
+            f"{hf['first_call_ms']:.0f} ms (compilation), then p50 {hf['hf_generate_static']['p50']:.1f} ms; "
+            "the hand-graphed baseline (c) is in the dense table above."
+        )
+        lines.append("")
     k = results.get("kernel", {}).get("rows", [])
     if k:
         lines += [
@@ -1279,6 +1321,13 @@ def main(argv: list[str] | None = None) -> int:
     run.save()
     if plot(run.results, args.out / "speed.png"):
         run.log(f"plot: {args.out / 'speed.png'}")
+    if "dense" in models and not args.tiny:
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        with run.phase("hf_ar", need_s=150) as ok:
+            if ok:
+                run.results["hf_ar"] = bench_hf_ar(run, plan, device, dtype, args.tiny)
     section = render(run.results)
     (args.out / "speed.md").write_text(section)
     if args.docs:

@@ -227,7 +227,7 @@ class DualCacheDenoiser:
         """tokens, attention: [B, L]; rows: ([N], [N]). Returns logits [N, V] (float32)."""
         import torch
 
-        with torch.inference_mode():
+        with torch.no_grad():
             lay = self._layout
             if lay is None or lay.attention is not attention or not self._inside(lay, rows):
                 lay = self._layout = self._plan(tokens, attention, rows)
@@ -267,7 +267,7 @@ class DualCacheDenoiser:
             if progress is not None:
                 progress(f"warming up batch {b}, context {ctx}, block {blk}", done / len(combos))
             keys, values = self._kv_for(b, ctx + blk)
-            with torch.inference_mode():
+            with torch.no_grad():
                 ids = torch.zeros((b, blk), dtype=torch.long, device=self.stack.device)
                 pos = torch.arange(blk, device=self.stack.device).expand(b, blk).contiguous()
                 bias = torch.zeros((b, 1, 1, ctx + blk), dtype=self.stack.dtype, device=ids.device)
