@@ -1274,6 +1274,7 @@ def main(argv: list[str] | None = None) -> int:
         "--docs", type=Path, help="write the Speed (GPU) section into this markdown file"
     )
     ap.add_argument("--render", type=Path, help="only render an existing speed.json into --docs")
+    ap.add_argument("--budget-s", type=float, help="stop starting new phases after this many seconds")
     args = ap.parse_args(argv)
 
     if args.render:
@@ -1292,7 +1293,7 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cpu" and not args.tiny:
         print("no GPU: run with --tiny for the CPU smoke test", file=sys.stderr)
         return 2
-    run = Run(args.out, plan.budget_s)
+    run = Run(args.out, args.budget_s or plan.budget_s)
     run.results["plan"] = {
         "contexts": plan.contexts,
         "lengths": plan.lengths,
