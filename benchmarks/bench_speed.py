@@ -577,6 +577,7 @@ def bench_dense(
     res["weight_bytes_per_step"] = step_bytes
     floor_step = step_bytes / bw * 1000
     res["floor_step_ms"] = round(floor_step, 3)
+    run.results["dense"] = res  # partial results survive a later failure
     run.log(f"dense model: {res}")
     loop_name, loop = engine_loop(dense_mask_id(cfg))
     res["loop"] = loop_name
@@ -588,7 +589,7 @@ def bench_dense(
     res["warmup_s"] = round(time.perf_counter() - t0, 2)
     res["captures_after_warmup"] = den.stats.captures
     stack = den.stack
-    rows = []
+    rows = res["rows"] = []
     for ctx in plan.contexts:
         ar = GraphedAR(stack, max_len=ctx + max(plan.lengths) + 8, max_new=max(plan.lengths))
         for n in plan.lengths:
@@ -611,7 +612,7 @@ def bench_dense(
             }
             rows.append(row)
             run.log(f"dense {row}")
-    res["rows"] = rows
+            run.save()
     res["captures_after_requests"] = den.stats.captures
 
     # Dual cache against the uncached loop (refresh_every=1 recomputes everything every step).
@@ -849,6 +850,7 @@ def bench_gemma(
         "experts_implementation": getattr(text, "_experts_implementation", None)
         or getattr(model.config, "_experts_implementation", None),
     }
+    run.results["gemma"] = res  # partial results survive a later failure
     run.log(f"gemma model: {res}")
     fast = GemmaFast(model)
     vocab = text.vocab_size
@@ -905,7 +907,7 @@ def bench_gemma(
                 out.append(ids)
             return torch.cat(out, 1)
 
-    rows = []
+    rows = res["rows"] = []
     for ctx in plan.contexts:
         for n in plan.lengths:
             if run.left() < 60:
@@ -942,7 +944,7 @@ def bench_gemma(
             }
             rows.append(row)
             run.log(f"gemma {row}")
-    res["rows"] = rows
+            run.save()
 
     # Typing: consecutive inline requests on a growing prefix; only new tokens are encoded.
     if run.left() > 60:
@@ -1274,7 +1276,9 @@ def main(argv: list[str] | None = None) -> int:
         "--docs", type=Path, help="write the Speed (GPU) section into this markdown file"
     )
     ap.add_argument("--render", type=Path, help="only render an existing speed.json into --docs")
-    ap.add_argument("--budget-s", type=float, help="stop starting new phases after this many seconds")
+    ap.add_argument(
+        "--budget-s", type=float, help="stop starting new phases after this many seconds"
+    )
     args = ap.parse_args(argv)
 
     if args.render:
