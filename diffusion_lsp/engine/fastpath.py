@@ -68,6 +68,20 @@ def supports(model: Any) -> bool:
     )
 
 
+def fast_denoiser(
+    model: Any, shift: bool, *, enabled: bool | None = None
+) -> DualCacheDenoiser | None:
+    """The dual-cache denoiser for ``model``, or None where it does not apply. ``enabled=None``:
+    on a CUDA device for a supported layout; True: wherever the layout is supported (the CPU too)."""
+    if enabled is False or not supports(model):
+        return None
+    if enabled is None:
+        param = next(model.parameters(), None)
+        if param is None or param.device.type != "cuda":
+            return None
+    return DualCacheDenoiser(model, shift)
+
+
 class LlamaLikeStack:
     """A bidirectional forward over a llama-like model's own modules, writing keys and values into
     caller-owned buffers. Same arithmetic as the Hugging Face forward with a full attention mask."""

@@ -147,3 +147,27 @@ def test_shifted_hole_at_the_start_is_a_clear_error(model):
             torch.ones_like(tokens, dtype=torch.bool),
             (torch.zeros(3, dtype=torch.long), torch.arange(3)),
         )
+
+
+def test_engine_takes_the_fast_path_where_asked(tmp_path):
+    from diffusion_lsp.engine.api import EngineInfo, InfillRequest
+    from diffusion_lsp.engine.masked import MaskedDenoiser
+    from diffusion_lsp.engine.masked_engine import MaskedDiffusionEngine
+    from diffusion_lsp.engine.tiny import build_shifted
+
+    path = build_shifted(tmp_path / "m")
+    model = transformers.AutoModelForCausalLM.from_pretrained(path).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    info = EngineInfo(model=str(path), family="masked", device="cpu", dtype="float32")
+    auto = MaskedDiffusionEngine(model, tok, info)  # auto: the CPU keeps the plain denoiser
+    assert isinstance(auto.denoiser, MaskedDenoiser)
+    fast = MaskedDiffusionEngine(model, tok, info, fast_path=True)
+    assert isinstance(fast.denoiser, DualCacheDenoiser)
+    progress = []
+    fast.warmup(lambda message, done: progress.append(done), context_tokens=512)
+    assert progress and progress[-1] == 1.0
+    request = InfillRequest(prefix="def add(a, b):\n    return ", suffix="\n", lengths=(4, 8), steps=4)
+    result = fast.infill(request)
+    assert result.nfe == 4 and len(result.alternatives) >= 1
+    den = fast.denoiser
+    assert den.stats.prefills == 1 and den.stats.block_steps == 3  # one pass, then blocks only
