@@ -11,20 +11,21 @@ bidirectional attention, shifted logits) and DiffusionGemma-26B-A4B (mixture of 
 top 8). No weights can be downloaded, so both are built from their configurations with random weights:
 latency does not depend on the values, but every confidence-driven choice (early stopping, acceptance)
 is fixed instead (fixed step counts, no early exit), and the agreement numbers compare two loops on the
-same random model, not quality. Writes ``speed.json``, ``speed.png`` and ``speed.log`` under ``--out``.
+same random model, not quality. Writes ``speed.json`` (with ``dense.json``, ``gemma.json``, ``hf_ar.json`` from the
+process of each model), ``speed.png`` and ``speed.log`` under ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import inspect
 import json
 import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -252,8 +253,9 @@ def summary(xs: list[float]) -> dict[str, float]:
 class Run:
     """Results, log and the time budget of one benchmark run; results are flushed after each phase."""
 
-    def __init__(self, out: Path, budget_s: float) -> None:
+    def __init__(self, out: Path, budget_s: float, name: str = "speed") -> None:
         self.out = out
+        self.name = name
         self.start = time.perf_counter()
         self.budget_s = budget_s
         self.results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -271,7 +273,7 @@ class Run:
 
     def save(self) -> None:
         self.results["elapsed_s"] = round(time.perf_counter() - self.start, 1)
-        (self.out / "speed.json").write_text(json.dumps(self.results, indent=1))
+        (self.out / f"{self.name}.json").write_text(json.dumps(self.results, indent=1))
 
     @contextlib.contextmanager
     def phase(self, name: str, need_s: float = 0.0):
@@ -1279,6 +1281,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--budget-s", type=float, help="stop starting new phases after this many seconds"
     )
+    ap.add_argument(
+        "--isolate", action="store_true", help="each model in its own process (always on a GPU)"
+    )
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # dense | gemma | hf_ar, in its own process
+    ap.add_argument("--bandwidth", type=float, default=1e9, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.render:
@@ -1297,6 +1304,16 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cpu" and not args.tiny:
         print("no GPU: run with --tiny for the CPU smoke test", file=sys.stderr)
         return 2
+    if args.child:  # one model, in its own process (see below)
+        run = Run(args.out, args.budget_s or plan.budget_s, name=args.child)
+        bench = {"dense": bench_dense, "gemma": bench_gemma}.get(args.child)
+        with run.phase(args.child) as ok:
+            if ok and bench is not None:
+                run.results[args.child] = bench(run, plan, device, dtype, args.tiny, args.bandwidth)
+            elif ok:
+                run.results[args.child] = bench_hf_ar(run, plan, device, dtype, args.tiny)
+        return 0
+
     run = Run(args.out, args.budget_s or plan.budget_s)
     run.results["plan"] = {
         "contexts": plan.contexts,
@@ -1311,30 +1328,57 @@ def main(argv: list[str] | None = None) -> int:
     with run.phase("kernel") as ok:
         if ok:
             run.results["kernel"] = bench_kernel(run, device, args.tiny)
-    models = set(args.models.split(","))
-    if "dense" in models:
-        with run.phase("dense", need_s=30) as ok:
-            if ok:
-                run.results["dense"] = bench_dense(run, plan, device, dtype, args.tiny, bw)
-        gc.collect()
+    models = [m for m in ("dense", "gemma") if m in args.models.split(",")]
+    if "dense" in models and device.type == "cuda":
+        models.append("hf_ar")
+    share = {"dense": 0.4, "gemma": 0.85, "hf_ar": 1.0}  # of the time left when each starts
+    need = {"dense": 30, "gemma": 60, "hf_ar": 120}
+    for model in models:
+        if device.type == "cpu" and not args.isolate:  # tiny: in this process
+            with run.phase(model, need_s=need[model]) as ok:
+                if ok:
+                    bench = bench_dense if model == "dense" else bench_gemma
+                    run.results[model] = bench(run, plan, device, dtype, args.tiny, bw)
+            continue
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    if "gemma" in models:
-        with run.phase("gemma", need_s=60) as ok:
-            if ok:
-                run.results["gemma"] = bench_gemma(run, plan, device, dtype, args.tiny, bw)
+        # On the GPU each model runs in a process of its own: the memory of one is fully given
+        # back before the next, and a CUDA error in one (a failed graph capture leaves the random
+        # generator unusable) cannot take the others with it.
+        budget = run.left() * share[model] - 10
+        if budget < need[model]:
+            run.log(f"SKIP {model}: {run.left():.0f}s left")
+            run.results.setdefault("skipped", []).append(model)
+            continue
+        run.log(f"== {model} (own process, {budget:.0f}s)")
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            model,
+            "--out",
+            str(args.out),
+        ]
+        cmd += ["--budget-s", f"{budget:.0f}", "--bandwidth", f"{bw:.6g}"]
+        cmd += ["--tiny"] if args.tiny else []
+        try:
+            subprocess.run(cmd, timeout=budget + 60, check=False)
+        except subprocess.TimeoutExpired:
+            run.log(f"{model}: killed after {budget + 60:.0f}s")
+            run.results.setdefault("failed", {})[model] = "timed out"
+        part = args.out / f"{model}.json"
+        if part.exists():
+            child = json.loads(part.read_text())
+            if model in child:
+                run.results[model] = child[model]
+            for k, v in child.get("failed", {}).items():
+                run.results.setdefault("failed", {})[k] = v
+            run.results.setdefault("skipped", []).extend(child.get("skipped", []))
+        run.save()
     run.save()
     if plot(run.results, args.out / "speed.png"):
         run.log(f"plot: {args.out / 'speed.png'}")
-    if "dense" in models and not args.tiny:
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        with run.phase("hf_ar", need_s=150) as ok:
-            if ok:
-                run.results["hf_ar"] = bench_hf_ar(run, plan, device, dtype, args.tiny)
     section = render(run.results)
-    (args.out / "speed.md").write_text(section)
     if args.docs:
         write_docs(section, args.docs)
     print(section)

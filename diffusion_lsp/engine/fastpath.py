@@ -193,7 +193,7 @@ class _Graph:
     ids: Any  # static [B, blk]
     positions: Any  # static [B, blk]
     key_bias: Any  # static [B, 1, 1, ctx + blk]
-    logits: Any  # static [B, blk, V]
+    hidden: Any  # static [B, blk, H], the block's final hidden states
 
 
 @dataclass
@@ -233,7 +233,6 @@ class DualCacheDenoiser:
         self._layout: _Layout | None = None
         self._kv: dict[int, tuple[Any, Any]] = {}  # batch -> (keys, values) at the largest length
         self._graphs: dict[tuple[int, int, int], _Graph] = {}
-        self._pool = None
 
     # -- the Denoiser protocol -------------------------------------------------------------------
 
@@ -245,14 +244,15 @@ class DualCacheDenoiser:
             lay = self._layout
             if lay is None or lay.attention is not attention or not self._inside(lay, rows):
                 lay = self._layout = self._plan(tokens, attention, rows)
-                block_logits = self._prefill(lay, tokens)
+                hidden = self._prefill(lay, tokens)
             elif self.refresh_every and lay.steps_since_prefill + 1 >= self.refresh_every:
-                block_logits = self._prefill(lay, tokens)
+                hidden = self._prefill(lay, tokens)
             else:
-                block_logits = self._block_step(lay, tokens)
+                hidden = self._block_step(lay, tokens)
             b, pos = rows
             slot = pos - lay.start[b] - (1 if self.shift else 0)  # [N]
-            return block_logits[b, slot]  # [N, V]
+            # the head, the largest matrix product of a step, runs on the still-masked rows only
+            return self.stack.head(hidden[b, slot])  # [N, H] -> [N, V]
 
     def reset(self) -> None:
         """Forget the current request (the next call prefills)."""
@@ -277,6 +277,10 @@ class DualCacheDenoiser:
                 for c in context_lengths
             }
         )
+        # One key/value pool per batch size, at the longest length first: growing a pool later
+        # would drop the graphs captured on it.
+        for b in {c[0] for c in combos}:
+            self._kv_for(b, max(ctx + blk for bb, ctx, blk in combos if bb == b))
         for done, (b, ctx, blk) in enumerate(combos):
             if progress is not None:
                 progress(f"warming up batch {b}, context {ctx}, block {blk}", done / len(combos))
@@ -360,7 +364,7 @@ class DualCacheDenoiser:
         self.stats.prefills += 1
         self.stats.tokens_encoded.append(lay.ctx + lay.blk)
         lay.steps_since_prefill = 0
-        return self.stack.head(hidden[:, lay.ctx :])  # [B, blk, V]
+        return hidden[:, lay.ctx :]  # [B, blk, H]
 
     def _block_step(self, lay: _Layout, tokens: torch.Tensor) -> torch.Tensor:
         block_ids = tokens.gather(1, lay.block_index)  # [B, blk]
@@ -370,14 +374,13 @@ class DualCacheDenoiser:
         self.stats.tokens_encoded.append(lay.blk)
         lay.steps_since_prefill += 1
         if not self.use_graphs:
-            hidden = self.stack.forward(block_ids, block_pos, keys, values, lay.ctx, lay.key_bias)
-            return self.stack.head(hidden)
+            return self.stack.forward(block_ids, block_pos, keys, values, lay.ctx, lay.key_bias)
         g = self._graph(lay.batch, lay.ctx, lay.blk, keys, values)
         g.ids.copy_(block_ids)
         g.positions.copy_(block_pos)
         g.key_bias.copy_(lay.key_bias)
         g.graph.replay()
-        return g.logits
+        return g.hidden
 
     def _graph(self, batch: int, ctx: int, blk: int, keys: Any, values: Any) -> _Graph:
         import torch
@@ -392,8 +395,7 @@ class DualCacheDenoiser:
         bias = torch.zeros((batch, 1, 1, ctx + blk), dtype=self.stack.dtype, device=dev)
 
         def step() -> torch.Tensor:
-            hidden = self.stack.forward(ids, pos, keys, values, ctx, bias)
-            return self.stack.head(hidden)  # [B, blk, V]
+            return self.stack.forward(ids, pos, keys, values, ctx, bias)  # [B, blk, H]
 
         # Warm up on a side stream (cuBLAS handles, autotuning), then capture.
         side = torch.cuda.Stream()
@@ -401,11 +403,11 @@ class DualCacheDenoiser:
         with torch.cuda.stream(side):
             step()
         torch.cuda.current_stream().wait_stream(side)
-        if self._pool is None:
-            self._pool = torch.cuda.graph_pool_handle()
+        # Share one memory pool among the graphs: take it from a live graph, which keeps it alive.
+        pool = next(iter(self._graphs.values())).graph.pool() if self._graphs else None
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
-            logits = step()
+        with torch.cuda.graph(graph, pool=pool):
+            hidden = step()
         self.stats.captures += 1
-        g = self._graphs[key] = _Graph(graph, ids, pos, bias, logits)
+        g = self._graphs[key] = _Graph(graph, ids, pos, bias, hidden)
         return g
