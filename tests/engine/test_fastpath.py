@@ -166,8 +166,41 @@ def test_engine_takes_the_fast_path_where_asked(tmp_path):
     progress = []
     fast.warmup(lambda message, done: progress.append(done), context_tokens=512)
     assert progress and progress[-1] == 1.0
-    request = InfillRequest(prefix="def add(a, b):\n    return ", suffix="\n", lengths=(4, 8), steps=4)
+    request = InfillRequest(
+        prefix="def add(a, b):\n    return ", suffix="\n", lengths=(4, 8), steps=4
+    )
     result = fast.infill(request)
     assert result.nfe == 4 and len(result.alternatives) >= 1
     den = fast.denoiser
     assert den.stats.prefills == 1 and den.stats.block_steps == 3  # one pass, then blocks only
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_cuda_graphs_equal_the_eager_step_and_are_captured_once(model):
+    gpu = model.to("cuda")
+    try:
+        graphed = DualCacheDenoiser(gpu, shift=True)
+        eager = DualCacheDenoiser(gpu, shift=True, cuda_graphs=False)
+        graphed.warmup([1], [5, 20], [30, 300])  # two block and two context buckets
+        captured = graphed.stats.captures
+        assert captured == 4
+        for prefix, hole, suffix in ((12, 5, 9), (200, 17, 40), (20, 3, 4)):
+            tokens = canvas(prefix, hole, suffix)[None].cuda()
+            attention = torch.ones_like(tokens, dtype=torch.bool)
+            rows = (
+                torch.zeros(hole, dtype=torch.long, device="cuda"),
+                torch.arange(prefix, prefix + hole, device="cuda"),
+            )
+            for den in (graphed, eager):
+                den(tokens, attention, rows)  # prefill
+            changed = tokens.clone()
+            changed[0, prefix] = 50  # the block step sees a committed token
+            torch.testing.assert_close(
+                graphed(changed, attention, rows),
+                eager(changed, attention, rows),
+                rtol=1e-4,
+                atol=1e-4,
+            )
+        assert graphed.stats.captures == captured  # requests inside the buckets capture nothing
+    finally:
+        model.to("cpu")
