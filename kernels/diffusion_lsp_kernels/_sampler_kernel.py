@@ -16,27 +16,29 @@ def _hash32(x):
 
 
 @triton.jit
-def row_sampler(
+def row_sampler_partial(
     logits_ptr,
     stride_row,
     vocab,
+    chunk,
     seed_mix,
     inv_temp,
     softcap,
-    argmax_ptr,
-    sample_ptr,
-    lse_ptr,
-    entropy_ptr,
-    argmax_prob_ptr,
-    sample_prob_ptr,
+    part_f_ptr,  # float32 [5, R, S]: max, sum exp, sum exp * z, Gumbel max, z at the Gumbel max
+    part_i_ptr,  # int32 [2, R, S]: argmax, Gumbel argmax
     HAS_SOFTCAP: tl.constexpr,
     SAMPLE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
+    """Statistics of one chunk of one row; program (row, chunk) streams ``chunk`` columns."""
     row = tl.program_id(0)
+    part = tl.program_id(1)
+    n_rows = tl.num_programs(0)
+    n_parts = tl.num_programs(1)
     base = logits_ptr + row.to(tl.int64) * stride_row
     offs = tl.arange(0, BLOCK)
     row_key = _hash32(_hash32(row.to(tl.uint32)) + seed_mix.to(tl.uint32))
+    first = part * chunk
 
     run_max = tl.full([], float("-inf"), tl.float32)  # running max of z
     run_sum = tl.full([], 0.0, tl.float32)  # sum exp(z - run_max)
@@ -45,8 +47,8 @@ def row_sampler(
     gum_val = tl.full([], float("-inf"), tl.float32)
     gum_idx = tl.full([], 0, tl.int32)
     gum_z = tl.full([], 0.0, tl.float32)
-    for start in range(0, vocab, BLOCK):
-        idx = start + offs  # [BLOCK]
+    for off in range(0, chunk, BLOCK):
+        idx = first + off + offs  # [BLOCK]
         valid = idx < vocab
         z = tl.load(base + idx, mask=valid, other=0.0).to(tl.float32)
         if HAS_SOFTCAP:
@@ -60,7 +62,7 @@ def row_sampler(
         rescale = tl.exp(run_max - new_max)
         run_sum = run_sum * rescale + tl.sum(e, axis=0)
         run_pz = run_pz * rescale + tl.sum(tl.where(e > 0, z, 0.0) * e, axis=0)
-        best_idx = tl.where(block_max > run_max, start + block_arg, best_idx)
+        best_idx = tl.where(block_max > run_max, first + off + block_arg, best_idx)
         run_max = new_max
         if SAMPLE:
             bits = _hash32(idx.to(tl.uint32) ^ row_key)
@@ -70,18 +72,67 @@ def row_sampler(
             block_garg = tl.argmax(perturbed, axis=0)
             z_at = tl.sum(tl.where(offs == block_garg, z, 0.0), axis=0)
             better = block_gmax > gum_val
-            gum_idx = tl.where(better, start + block_garg, gum_idx)
+            gum_idx = tl.where(better, first + off + block_garg, gum_idx)
             gum_z = tl.where(better, z_at, gum_z)
             gum_val = tl.maximum(gum_val, block_gmax)
 
-    lse = run_max + tl.log(run_sum)
+    plane = n_rows * n_parts
+    at = row * n_parts + part
+    tl.store(part_f_ptr + at, run_max)
+    tl.store(part_f_ptr + plane + at, run_sum)
+    tl.store(part_f_ptr + 2 * plane + at, run_pz)
+    tl.store(part_f_ptr + 3 * plane + at, gum_val)
+    tl.store(part_f_ptr + 4 * plane + at, gum_z)
+    tl.store(part_i_ptr + at, best_idx)
+    tl.store(part_i_ptr + plane + at, gum_idx)
+
+
+@triton.jit
+def row_sampler_combine(
+    part_f_ptr,
+    part_i_ptr,
+    n_parts,
+    argmax_ptr,
+    sample_ptr,
+    lse_ptr,
+    entropy_ptr,
+    argmax_prob_ptr,
+    sample_prob_ptr,
+    SAMPLE: tl.constexpr,
+    PARTS: tl.constexpr,  # a power of two >= n_parts
+):
+    """Merge a row's chunk statistics (the online-softmax rescaling, first index on ties)."""
+    row = tl.program_id(0)
+    plane = tl.num_programs(0) * n_parts
+    k = tl.arange(0, PARTS)
+    valid = k < n_parts
+    at = row * n_parts + k
+    m = tl.load(part_f_ptr + at, mask=valid, other=float("-inf"))
+    top = tl.max(m, axis=0)
+    scale = tl.where(valid, tl.exp(m - top), 0.0)
+    total = tl.sum(tl.load(part_f_ptr + plane + at, mask=valid, other=0.0) * scale, axis=0)
+    pz = tl.sum(tl.load(part_f_ptr + 2 * plane + at, mask=valid, other=0.0) * scale, axis=0)
+    best_part = tl.argmax(m, axis=0)
+    best_idx = tl.sum(
+        tl.where(k == best_part, tl.load(part_i_ptr + at, mask=valid, other=0), 0), axis=0
+    )
+    lse = top + tl.log(total)
     tl.store(lse_ptr + row, lse)
-    tl.store(entropy_ptr + row, lse - run_pz / run_sum)
+    tl.store(entropy_ptr + row, lse - pz / total)
     tl.store(argmax_ptr + row, best_idx.to(tl.int64))
-    tl.store(argmax_prob_ptr + row, tl.exp(run_max - lse))
+    tl.store(argmax_prob_ptr + row, tl.exp(top - lse))
     if SAMPLE:
-        tl.store(sample_ptr + row, gum_idx.to(tl.int64))
-        tl.store(sample_prob_ptr + row, tl.exp(gum_z - lse))
+        g = tl.load(part_f_ptr + 3 * plane + at, mask=valid, other=float("-inf"))
+        g_part = tl.argmax(g, axis=0)
+        g_idx = tl.sum(
+            tl.where(k == g_part, tl.load(part_i_ptr + plane + at, mask=valid, other=0), 0), axis=0
+        )
+        g_z = tl.sum(
+            tl.where(k == g_part, tl.load(part_f_ptr + 4 * plane + at, mask=valid, other=0.0), 0.0),
+            axis=0,
+        )
+        tl.store(sample_ptr + row, g_idx.to(tl.int64))
+        tl.store(sample_prob_ptr + row, tl.exp(g_z - lse))
     else:
         tl.store(sample_ptr + row, best_idx.to(tl.int64))
-        tl.store(sample_prob_ptr + row, tl.exp(run_max - lse))
+        tl.store(sample_prob_ptr + row, tl.exp(top - lse))

@@ -79,6 +79,16 @@ def test_strided_rows_and_minus_inf(device):
     assert not bool((out.sample == 5).any())
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_many_rows_take_chunks_of_several_blocks(device):
+    _device_ok(device)
+    gen = torch.Generator().manual_seed(8)
+    logits = (torch.randn(40, 9000, generator=gen) * 2).to(device)  # 12 chunks of 3 blocks a row
+    out = sample_rows_triton(logits, temperature=1.1, softcap=30.0, seed=3, block=256)
+    ref = sample_rows_ref(logits, temperature=1.1, softcap=30.0, seed=3)
+    _assert_same(out, ref, logits, 1.1, 30.0, 3)
+
+
 def test_ties_pick_the_first_index():
     _device_ok("cpu")
     logits = torch.zeros(2, 3000)
