@@ -40,6 +40,7 @@ from diffusion_lsp.engine.gemma_sampling import DiffusionSettings
 
 log = logging.getLogger(__name__)
 
+MAX_DOCUMENTS = 64  # documents whose last window start is remembered
 SUFFIX_SHARE = 4  # in inpaint mode, at least 1/SUFFIX_SHARE of the canvas is kept for the suffix
 
 
@@ -61,6 +62,7 @@ class BlockDiffusionEngine:
         self.mode = resolve_mode(spec.infill_mode, tokenizer, names)
         self.prompt_cache = PromptCache()
         self.last_prefill = PrefillStats(0, 0)
+        self._heads: dict[str, str] = {}  # document -> start of its last prefix window
         special = set(getattr(tokenizer, "all_special_ids", ()) or ())
         self.stop_ids = frozenset(self.settings.eos_ids)
         pad = {self.settings.pad_id} if self.settings.pad_id is not None else set()
@@ -80,14 +82,11 @@ class BlockDiffusionEngine:
         if any(n < 1 for n in lengths):
             raise EngineError(f"hole lengths must be positive, got {lengths}.")
         if self.mode == "instruct":
-            prompt = instruct_prompt(
-                self.tokenizer, request.prefix, request.suffix, request.context_tokens
-            )
             lengths = _unique(min(n, canvas) for n in lengths)
         else:
             reserve = len(inpaint_suffix(self.tokenizer, request.suffix, canvas // SUFFIX_SHARE))
             lengths = _unique(min(n, canvas - reserve) for n in lengths)
-            prompt = self._inpaint(request, canvas - max(lengths))
+        prompt = self._prompt(request, canvas - max(lengths))
         tokenize_ms = clock.lap()
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -136,12 +135,7 @@ class BlockDiffusionEngine:
                 f"the selection is {len(text_ids)} tokens; at most {limit} can be refined at once.",
                 "Select a smaller region.",
             )
-        if self.mode == "instruct":
-            prompt = instruct_prompt(
-                self.tokenizer, request.prefix, request.suffix, request.context_tokens
-            )
-        else:
-            prompt = self._inpaint(request, canvas - len(text_ids))
+        prompt = self._prompt(request, canvas - len(text_ids))
         tokenize_ms = clock.lap()
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -171,13 +165,29 @@ class BlockDiffusionEngine:
     def _pad(self) -> int:
         return self.settings.pad_id if self.settings.pad_id is not None else 0
 
-    def _inpaint(self, request: InfillRequest | RefineRequest, suffix_cap: int) -> Prompt:
+    def _prompt(self, request: InfillRequest | RefineRequest, suffix_cap: int) -> Prompt:
+        """The prompt for the engine's mode; inpaint clamps at most ``suffix_cap`` suffix tokens."""
+        head = self._heads.get(request.document) if request.document else None
+        if self.mode == "instruct":
+            return instruct_prompt(
+                self.tokenizer, request.prefix, request.suffix, request.context_tokens, head
+            )
         suffix_ids = inpaint_suffix(self.tokenizer, request.suffix, suffix_cap)
         return inpaint_prompt(
-            self.tokenizer, request.prefix, suffix_ids, request.context_tokens, self.settings.bos_id
+            self.tokenizer,
+            request.prefix,
+            suffix_ids,
+            request.context_tokens,
+            self.settings.bos_id,
+            head,
         )
 
     def _prefill(self, prompt: Prompt, document: str | None) -> tuple[Any, PrefillStats]:
+        if document is not None:
+            self._heads.pop(document, None)
+            self._heads[document] = prompt.head
+            while len(self._heads) > MAX_DOCUMENTS:
+                self._heads.pop(next(iter(self._heads)))
         cache, stats = self.prompt_cache.encode(
             self.model, prompt.ids, stable=prompt.stable, key=document
         )

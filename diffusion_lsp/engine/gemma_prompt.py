@@ -12,7 +12,7 @@ prompt cache keeps for the next request.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,8 @@ INSTRUCTION = (
     "Fill in the missing code at {hole} in the code below. Reply with only the code that replaces "
     "{hole}: no explanation, no code fences, nothing repeated from before or after it."
 )
+STICKY_SLACK = 1.25  # a sticky prefix window may exceed its token budget by this factor
+HEAD_CHARS = 160  # characters of a window's start that identify it in the next request's prefix
 BOUNDARY_MARGIN = 2  # tokens before the stable boundary that a change after it may still re-merge
 _INSTRUCT_NAME = re.compile(r"(^|[-_/.])(it|instruct|chat)($|[-_/.])", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*```[\w+.-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
@@ -30,11 +32,13 @@ _FENCE = re.compile(r"^\s*```[\w+.-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
 
 @dataclass(frozen=True)
 class Prompt:
-    """Prompt token ids, how many of them are stable, and the clamped suffix ids for the canvas."""
+    """Prompt token ids, how many of them are stable, the clamped suffix ids for the canvas, and
+    the first characters of the prefix window (where the next request's window may stay)."""
 
     ids: list[int]
     stable: int
     suffix_ids: list[int]
+    head: str = ""
 
 
 def resolve_mode(setting: str, tokenizer: Any, names: Sequence[str | None]) -> str:
@@ -66,21 +70,59 @@ def inpaint_suffix(tokenizer: Any, suffix: str, cap: int) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False).input_ids[:cap])
 
 
+def sticky_window(
+    prefix: str, prefix_text: str, head: str | None, fits: Callable[[str], bool]
+) -> str:
+    """Keep the prefix window starting where the last one did (at ``head``, its first characters)
+    while ``fits`` says the longer window is still within the slack over the budget.
+
+    The window grows outward from the hole, so each new line typed would move its start and change
+    the prompt's first tokens, and no cached prompt could be extended. A sticky start keeps the
+    prompt's head fixed; it moves (one full encode) only once the window has grown past the slack.
+    """
+    if not head:
+        return prefix_text
+    start = len(prefix) - len(prefix_text)
+    at = prefix.rfind(head, 0, start + len(head))
+    if 0 <= at < start and (at == 0 or prefix[at - 1] == "\n") and fits(prefix[at:]):
+        return prefix[at:]
+    return prefix_text
+
+
 def inpaint_prompt(
-    tokenizer: Any, prefix: str, suffix_ids: list[int], budget: int, bos_id: int | None
+    tokenizer: Any,
+    prefix: str,
+    suffix_ids: list[int],
+    budget: int,
+    bos_id: int | None,
+    head: str | None = None,
 ) -> Prompt:
     """Prompt = the prefix window (nearest lines, within ``budget`` less the clamped suffix)."""
-    prefix_text, _ = window(prefix, "", count_tokens(tokenizer), max(budget - len(suffix_ids), 1))
+    count = count_tokens(tokenizer)
+    room = max(budget - len(suffix_ids), 1)
+    prefix_text, _ = window(prefix, "", count, room)
+    prefix_text = sticky_window(
+        prefix, prefix_text, head, lambda text: count([text])[0] <= room * STICKY_SLACK
+    )
     ids, stable = _encode_with_boundary(tokenizer, prefix_text, _last_line_start(prefix_text), True)
     if bos_id is not None and (not ids or ids[0] != bos_id):
         ids, stable = [bos_id, *ids], stable + 1
-    return Prompt(ids, stable, suffix_ids)
+    return Prompt(ids, stable, suffix_ids, prefix_text[:HEAD_CHARS])
 
 
-def instruct_prompt(tokenizer: Any, prefix: str, suffix: str, budget: int) -> Prompt:
+def instruct_prompt(
+    tokenizer: Any, prefix: str, suffix: str, budget: int, head: str | None = None
+) -> Prompt:
     """Prompt = a user turn with the instruction and the windowed code around the hole marker,
     then the start of the model's turn; nothing goes to the canvas but free slots."""
-    prefix_text, suffix_text = window(prefix, suffix, count_tokens(tokenizer), budget)
+    count = count_tokens(tokenizer)
+    prefix_text, suffix_text = window(prefix, suffix, count, budget)
+    prefix_text = sticky_window(
+        prefix,
+        prefix_text,
+        head,
+        lambda text: sum(count([text, suffix_text])) <= budget * STICKY_SLACK,
+    )
     head = INSTRUCTION.format(hole=HOLE) + "\n\n```\n"
     content = head + prefix_text + HOLE + suffix_text + "\n```"
     text = tokenizer.apply_chat_template(
@@ -92,7 +134,7 @@ def instruct_prompt(tokenizer: Any, prefix: str, suffix: str, budget: int) -> Pr
     else:
         boundary = at + len(head) + _last_line_start(prefix_text)
     ids, stable = _encode_with_boundary(tokenizer, text, boundary, False)
-    return Prompt(ids, stable, [])
+    return Prompt(ids, stable, [], prefix_text[:HEAD_CHARS])
 
 
 def strip_fences(text: str) -> str:

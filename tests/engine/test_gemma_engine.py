@@ -160,6 +160,29 @@ def test_the_context_is_windowed_to_the_token_budget(engine):
     assert "value_199 = 199\n" in kept  # and holds the lines nearest the hole
 
 
+def test_typing_new_lines_in_a_long_file_keeps_the_window_start_and_the_cache(engine):
+    engine.prompt_cache.clear()
+    far = "".join(f"value_{i} = {i}\n" for i in range(200))
+    doc = "file:///long.py"
+
+    def request(prefix):
+        return InfillRequest(
+            prefix, SUFFIX, lengths=(4,), steps=1, context_tokens=100, document=doc
+        )
+
+    engine.infill(request(far + PREFIX))
+    first = engine.last_prefill
+    typed = PREFIX + "total = 0\n        total += self.x\n        "
+    engine.infill(request(far + typed))
+    again = engine.last_prefill
+    assert again.reused > first.encoded // 2  # the window did not move: its head is reused
+    assert again.encoded < first.encoded
+    # without a document there is no remembered start: the window moves and all is encoded anew
+    engine.prompt_cache.clear()
+    engine.infill(InfillRequest(far + typed, SUFFIX, lengths=(4,), steps=1, context_tokens=100))
+    assert engine.last_prefill.reused == 0
+
+
 def test_single_line_infill_stops_at_the_first_newline(engine):
     result = engine.infill(
         InfillRequest(PREFIX, SUFFIX, lengths=(16,), steps=STEPS, single_line=True, alternatives=3)
