@@ -8,7 +8,6 @@ with Gemma-style chat-turn tokens and a chat template (so instruct mode runs too
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 # Special tokens, in id order. EOS ids for generation are <eos> and <end_of_turn>, as in Gemma.
@@ -153,8 +152,3 @@ def _train_tokenizer():
         single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", bos)]
     )
     return tok
-
-
-def describe(path: str | Path) -> dict:
-    """The saved config's essentials, for test diagnostics."""
-    return json.loads((Path(path) / "config.json").read_text())
