@@ -14,6 +14,7 @@ decoder, which only reads it.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,8 +132,16 @@ def encode_tokens(model: Any, cache: Any, ids: Sequence[int], start: int) -> Any
 
         cache = DynamicCache(config=model.config.get_text_config(decoder=True))
     with torch.no_grad():
-        out = model.model.encoder(input_ids=input_ids, cache=cache, position_ids=positions)
-    return out.cache
+        kwargs = {cache_kwarg(model.model.encoder): cache}
+        model.model.encoder(input_ids=input_ids, position_ids=positions, **kwargs)  # appends
+    return cache
+
+
+def cache_kwarg(module: Any) -> str:
+    """The name ``module.forward`` takes the cache by: ``cache`` in recent transformers,
+    ``past_key_values`` before the rename."""
+    params = inspect.signature(module.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def fork(cache: Any) -> Any:

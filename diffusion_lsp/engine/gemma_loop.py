@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diffusion_lsp.engine.api import CancelToken
-from diffusion_lsp.engine.gemma_cache import expand
+from diffusion_lsp.engine.gemma_cache import cache_kwarg, expand
 from diffusion_lsp.engine.gemma_sampling import (
     DiffusionSettings,
     StableAndConfident,
@@ -91,6 +91,7 @@ def denoise(
     )
     nfe = 0
     decoder = model.model.decoder
+    cache_name = cache_kwarg(decoder)
     emb_dtype = decoder.embed_tokens.weight.dtype
 
     for step in range(schedule.first, 0, -1):
@@ -112,7 +113,7 @@ def denoise(
         with torch.no_grad():
             hidden = decoder(
                 decoder_input_ids=canvas,
-                cache=expand(cache, batch),
+                **{cache_name: expand(cache, batch)},
                 self_conditioning_logits=sc_buffer,
                 decoder_attention_mask=attn,
                 decoder_position_ids=positions,
@@ -178,7 +179,9 @@ def score_tokens(
     positions = torch.arange(prompt_len, prompt_len + canvas.shape[1], device=device)[None]
     with torch.no_grad():
         hidden = model.model.decoder(
-            decoder_input_ids=canvas, cache=cache, decoder_position_ids=positions
+            decoder_input_ids=canvas,
+            decoder_position_ids=positions,
+            **{cache_kwarg(model.model.decoder): cache},
         ).last_hidden_state  # [1, L, H]
         logits = _lm_logits(model, hidden[0])  # [L, V]
     probs = torch.softmax(logits, dim=-1, dtype=torch.float32)
