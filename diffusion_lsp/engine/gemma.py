@@ -88,9 +88,7 @@ class BlockDiffusionEngine:
             lengths = _unique(min(n, canvas - reserve) for n in lengths)
         prompt = self._prompt(request, canvas - max(lengths))
         tokenize_ms = clock.lap()
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        cache, stats = self._prefill(prompt, request.document)
+        cache, stats = self._prefill(prompt, request.document, cancel)
         prefill_ms = clock.lap()
 
         seed = _seed(request.seed)
@@ -137,9 +135,7 @@ class BlockDiffusionEngine:
             )
         prompt = self._prompt(request, canvas - len(text_ids))
         tokenize_ms = clock.lap()
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        cache, stats = self._prefill(prompt, request.document)
+        cache, stats = self._prefill(prompt, request.document, cancel)
         prefill_ms = clock.lap()
 
         n = len(text_ids)
@@ -182,7 +178,12 @@ class BlockDiffusionEngine:
             head,
         )
 
-    def _prefill(self, prompt: Prompt, document: str | None) -> tuple[Any, PrefillStats]:
+    def _prefill(
+        self, prompt: Prompt, document: str | None, cancel: CancelToken | None
+    ) -> tuple[Any, PrefillStats]:
+        """The prompt's encoder cache, from the document's cached prompt where it extends one."""
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         if document is not None:
             self._heads.pop(document, None)
             self._heads[document] = prompt.head
