@@ -77,6 +77,16 @@ def test_defaults_and_special_ids_come_from_the_checkpoint(tiny_dir, tmp_path):
     assert result.nfe == 5 + 1  # the checkpoint's steps plus the prefill
 
 
+def test_load_engine_builds_the_block_diffusion_engine_from_the_checkpoint(tiny_dir):
+    from diffusion_lsp.engine import load_engine
+
+    eng = load_engine(ModelSpec(model=str(tiny_dir), device="cpu", dtype="float32"))
+    assert isinstance(eng, BlockDiffusionEngine) and eng.info.family == "block"
+    assert eng.settings.steps == 12 and eng.mode == "inpaint"
+    result = eng.infill(InfillRequest(PREFIX, SUFFIX, lengths=(4, 8), steps=STEPS, alternatives=2))
+    assert result.nfe == STEPS + 1 and 1 <= len(result.alternatives) <= 2
+
+
 def test_the_tiny_checkpoint_has_gemma_like_special_tokens(engine):
     tok = engine.tokenizer
     assert tok.vocab_size <= engine.model.config.text_config.vocab_size
