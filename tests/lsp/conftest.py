@@ -1,0 +1,43 @@
+"""Fixtures for the language-server tests: a pytest-lsp client per editor capability profile.
+
+Every protocol test runs once per profile that pytest-lsp ships for Neovim 0.7, Neovim 0.11 and VS
+Code, against ``diffusion-lsp serve --fake-engine`` (exact, deterministic texts). A test tunes the
+server with ``@pytest.mark.server(init_options=..., capabilities=..., wait=...)``. Tests wait on the
+server's signals (``diffusionLsp/status``, diagnostics), never on the clock.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from pytest_lsp import ClientServerConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from lsp_support import CLIENTS, Client, make_client, server_command, server_env, start_session  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "server(init_options=None, capabilities=None, wait='ready'): how the client starts the "
+        "server: initializationOptions, a function that edits the profile's ClientCapabilities, "
+        "and the diffusionLsp/status state to wait for before the test (None: do not wait)",
+    )
+
+
+@pytest_lsp.fixture(
+    params=CLIENTS,
+    config=ClientServerConfig(
+        server_command=server_command(fake=True),
+        client_factory=make_client,
+        server_env=server_env(),
+    ),
+)
+async def client(lsp_client: Client, request: pytest.FixtureRequest):
+    await start_session(lsp_client, request, request.param)
+    yield
+    await lsp_client.shutdown_session()
