@@ -109,7 +109,7 @@ def register(server: DiffusionLanguageServer) -> None:
                 }
             else:
                 action.command = types.Command(
-                    title, f"diffusionLsp.{kind}", [uri, range_json(span)]
+                    title=title, command=f"diffusionLsp.{kind}", arguments=[uri, range_json(span)]
                 )
             actions.append(action)
         return actions

@@ -151,3 +151,41 @@ def pos(line: int, character: int) -> types.Position:
 
 def rng(l1: int, c1: int, l2: int, c2: int) -> types.Range:
     return types.Range(start=pos(l1, c1), end=pos(l2, c2))
+
+
+def edits_of(edit: types.WorkspaceEdit | None, uri: str) -> list[types.TextEdit]:
+    """The text edits for ``uri`` in either form a WorkspaceEdit can take."""
+    assert edit is not None
+    if edit.document_changes:
+        out: list[types.TextEdit] = []
+        for change in edit.document_changes:
+            assert isinstance(change, types.TextDocumentEdit) and change.text_document.uri == uri
+            out += [e for e in change.edits if isinstance(e, types.TextEdit)]
+        return out
+    assert edit.changes is not None
+    return list(edit.changes[uri])
+
+
+def apply_edit(text: str, edit: types.WorkspaceEdit | None, uri: str) -> str:
+    """``text`` after ``edit``, applied the way an editor does."""
+    from diffusion_lsp import textops
+
+    return textops.apply_edits(
+        text,
+        [
+            textops.TextEdit(
+                textops.Range(
+                    textops.Position(e.range.start.line, e.range.start.character),
+                    textops.Position(e.range.end.line, e.range.end.character),
+                ),
+                e.new_text,
+            )
+            for e in edits_of(edit, uri)
+        ],
+    )
+
+
+def without_resolve(capabilities: types.ClientCapabilities) -> None:
+    """A client that cannot resolve code actions (it gets commands instead)."""
+    assert capabilities.text_document and capabilities.text_document.code_action
+    capabilities.text_document.code_action.resolve_support = None
