@@ -23,9 +23,10 @@ from lsp_support import CLIENTS, Client, make_client, server_command, server_env
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "server(init_options=None, capabilities=None, wait='ready'): how the client starts the "
-        "server: initializationOptions, a function that edits the profile's ClientCapabilities, "
-        "and the diffusionLsp/status state to wait for before the test (None: do not wait)",
+        "server(init_options=None, capabilities=None, configuration=None, initialize=True, "
+        "wait='ready'): how the client starts the server: initializationOptions, a function that "
+        "edits the profile's ClientCapabilities, the client's workspace/configuration, whether "
+        "the fixture initializes, and the diffusionLsp/status state to wait for (None: no wait)",
     )
 
 

@@ -13,10 +13,19 @@ import pytest
 from lsprotocol import types
 from pygls.protocol import default_converter
 from pytest_lsp import LanguageClient, client_capabilities
+
+__all__ = ["client_capabilities"]  # re-exported for tests that initialize by themselves
 from pytest_lsp.client import register_lsp_features
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = ["neovim@v0.7.0", "neovim@v0.11.0", "visual-studio-code@v1.65.2"]
+# Documents the tests share (the fake engine fills hole i with v{i}_{len(prefix)}).
+URI = "file:///work/holes.py"
+HOLES = "def f(x):\n    pass\n\ndef g():\n    y = 1\n    ...\n    # TODO\n    return y\n"
+BROKEN_URI = "file:///work/broken.py"
+BROKEN = "def f(x):\n    y = (1 +\n    return y\n"
+SUMS_URI = "file:///work/sums.py"
+SUMS = "def f():\n    x = 1\n    y = 20\n    return x + y\n"
 FAST = {"diagnostics": {"debounceMs": 0}}  # publish diagnostics without the debounce delay
 
 
@@ -133,6 +142,11 @@ async def start_session(client: Client, request: pytest.FixtureRequest, profile:
     if edit is not None:
         edit(capabilities)
     init_options = {**FAST, **(opts.get("init_options") or {})}
+    if "configuration" in opts:  # what the client answers to workspace/configuration
+        client.set_configuration(opts["configuration"])
+    if not opts.get("initialize", True):
+        client.capabilities = capabilities  # the test initializes by itself
+        return
     await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities,

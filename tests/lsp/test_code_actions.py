@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from lsp_support import Client, apply_edit, edits_of, rng, without_resolve
+from lsp_support import (
+    BROKEN,
+    BROKEN_URI,
+    HOLES,
+    SUMS,
+    SUMS_URI,
+    URI,
+    Client,
+    apply_edit,
+    edits_of,
+    rng,
+    without_resolve,
+)
 from lsprotocol import types
-
-URI = "file:///work/holes.py"
-HOLES = "def f(x):\n    pass\n\ndef g():\n    y = 1\n    ...\n    # TODO\n    return y\n"
-BROKEN_URI = "file:///work/broken.py"
-BROKEN = "def f(x):\n    y = (1 +\n    return y\n"
-SUMS_URI = "file:///work/sums.py"
-SUMS = "def f():\n    x = 1\n    y = 20\n    return x + y\n"
 
 
 async def actions(
