@@ -17,7 +17,8 @@ from lsprotocol import types
 from diffusion_lsp import textops
 from diffusion_lsp.engine import api
 from diffusion_lsp.lsp.documents import lsp_range
-from diffusion_lsp.region import Region, inline_region
+from diffusion_lsp.lsp.settings import Settings
+from diffusion_lsp.region import Document, Region, inline_region
 
 if TYPE_CHECKING:
     from diffusion_lsp.lsp.server import DiffusionLanguageServer
@@ -62,9 +63,28 @@ def candidate_texts(result: api.Result, region: Region, suffix: str) -> list[str
     return sorted(out, key=lambda t: not region.validate(t))
 
 
-def from_cache(shown: Shown | None, text: str, cursor: int) -> tuple[list[str], int] | None:
+def infill_request(
+    doc: Document, region: Region, settings: Settings, automatic: bool
+) -> api.InfillRequest:
+    """The engine request for an inline completion of ``region`` (automatic or invoked trigger)."""
+    budget = settings.inline.automatic if automatic else settings.inline.invoked
+    start = doc.index.str_offset(region.start_byte)
+    end = doc.index.str_offset(region.end_byte)
+    hint = region.length_hint
+    return api.InfillRequest(
+        prefix=doc.text[:start],
+        suffix=doc.text[end:],
+        max_tokens=max(1, min(budget.max_tokens, hint.max_chars // CHARS_PER_TOKEN)),
+        steps=budget.steps,
+        alternatives=settings.alternatives,
+        single_line=hint.max_lines == 1,
+        context_tokens=settings.context_tokens,
+    )
+
+
+def from_cache(shown: Shown | None, text: str, cursor: int) -> list[str] | None:
     """If ``text`` is the shown text with a prefix of a suggestion typed at its anchor and the cursor
-    after it, the suggestions' remainders and the cursor; else None."""
+    after it, the remainders of the suggestions that start with the typed text; else None."""
     if shown is None:
         return None
     typed_len = len(text) - len(shown.text)
@@ -75,7 +95,7 @@ def from_cache(shown: Shown | None, text: str, cursor: int) -> tuple[list[str], 
         return None
     typed = text[shown.anchor : cursor]
     rests = [t[typed_len:] for t in shown.texts if t.startswith(typed) and len(t) > typed_len]
-    return (rests, cursor) if rests else None
+    return rests or None
 
 
 def register(server: DiffusionLanguageServer) -> None:
@@ -100,9 +120,8 @@ def register(server: DiffusionLanguageServer) -> None:
         pos = textops.Position(params.position.line, params.position.character)
         cursor = doc.index.offset(pos)
 
-        hit = from_cache(shown.get(uri), text, cursor)
-        if hit is not None:
-            rests, _ = hit
+        rests = from_cache(shown.get(uri), text, cursor)
+        if rests is not None:  # typed into the suggestion just shown: the rest of it
             replaced = shown[uri].replaced
             return items(rests, doc.index.range(cursor, cursor + len(replaced)))
 
@@ -111,20 +130,7 @@ def register(server: DiffusionLanguageServer) -> None:
         if region is None:
             return empty
         automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
-        budget = settings.inline.automatic if automatic else settings.inline.invoked
-        start = doc.index.str_offset(region.start_byte)
-        end = doc.index.str_offset(region.end_byte)
-        request = api.InfillRequest(
-            prefix=text[:start],
-            suffix=text[end:],
-            max_tokens=max(
-                1, min(budget.max_tokens, region.length_hint.max_chars // CHARS_PER_TOKEN)
-            ),
-            steps=budget.steps,
-            alternatives=settings.alternatives,
-            single_line=region.length_hint.max_lines == 1,
-            context_tokens=settings.context_tokens,
-        )
+        request = infill_request(doc, region, server.settings, automatic)
         try:
             result = await server.model.run(
                 lambda engine, token: engine.infill(request, token), key=f"inline:{uri}"
@@ -134,5 +140,5 @@ def register(server: DiffusionLanguageServer) -> None:
         if result is None or doc.text != text:
             return empty  # no model, or the document changed meanwhile (a newer request follows)
         texts = candidate_texts(result, region, request.suffix)
-        shown[uri] = Shown(text, start, region.text, tuple(texts))
+        shown[uri] = Shown(text, len(request.prefix), region.text, tuple(texts))
         return items(texts, region.range)

@@ -4,8 +4,9 @@ and settings from workspace/configuration."""
 from __future__ import annotations
 
 import pytest
-from lsp_support import Client, pos
+from lsp_support import Client, client_capabilities, make_client, pos, server_command, server_env
 from lsprotocol import types
+from pytest_lsp import ClientServerConfig
 from test_inline import TEXT, URI, complete
 
 
@@ -80,3 +81,28 @@ async def test_settings_are_pulled_where_the_client_supports_it(client: Client):
     client.open(URI, TEXT)
     pulls = bool(client.capabilities.workspace and client.capabilities.workspace.configuration)
     assert len(await complete(client)) == (1 if pulls else 2)
+
+
+async def test_the_real_loader_reports_a_missing_model_once(tmp_path):
+    config = ClientServerConfig(
+        server_command=server_command(fake=False),
+        client_factory=make_client,
+        server_env=server_env(),
+    )
+    client = await config.start()
+    try:
+        await client.initialize_session(
+            types.InitializeParams(
+                capabilities=client_capabilities("visual-studio-code@v1.65.2"),
+                initialization_options={"model": str(tmp_path / "no-such-model")},
+            )
+        )
+        status = await client.wait_for_status("error")
+        assert "no-such-model" in status["message"]
+        (shown,) = [m for m in client.messages if m.type == types.MessageType.Error]
+        assert "Fix:" in shown.message
+        client.open(URI, TEXT)
+        assert await complete(client) == []
+        await client.shutdown_session()
+    finally:
+        await client.stop()

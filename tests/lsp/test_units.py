@@ -70,8 +70,8 @@ def test_candidates_are_cut_deduplicated_filtered_and_ranked_by_parsing():
 
 def test_cache_answers_only_for_a_typed_prefix_at_the_anchor():
     shown = Shown(text="ab\ncd", anchor=2, replaced="", texts=("xyz", "xq", "z"))
-    assert inline.from_cache(shown, "abx\ncd", 3) == (["yz", "q"], 3)
-    assert inline.from_cache(shown, "abxy\ncd", 4) == (["z"], 4)
+    assert inline.from_cache(shown, "abx\ncd", 3) == ["yz", "q"]
+    assert inline.from_cache(shown, "abxy\ncd", 4) == ["z"]
     assert inline.from_cache(shown, "abxyz\ncd", 5) is None  # all typed: ask again
     assert inline.from_cache(shown, "abx\ncd", 2) is None  # cursor not after the typed text
     assert inline.from_cache(shown, "Xbx\ncd", 3) is None  # text before the anchor changed
