@@ -7,6 +7,8 @@ Runs on the event loop; loading itself is handed to ``lifecycle`` (worker thread
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -15,6 +17,9 @@ from diffusion_lsp.lsp import settings as settings_mod
 
 if TYPE_CHECKING:
     from diffusion_lsp.lsp.server import DiffusionLanguageServer
+
+log = logging.getLogger(__name__)
+PULL_TIMEOUT_S = 5.0  # a client that never answers workspace/configuration must not stall loading
 
 
 def apply(server: DiffusionLanguageServer, raw: Any) -> bool:
@@ -35,13 +40,13 @@ def register(server: DiffusionLanguageServer) -> None:
         return bool(workspace and workspace.configuration)
 
     async def pull() -> Any:
+        request = server.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section=settings_mod.SECTION)])
+        )
         try:
-            result = await server.workspace_configuration_async(
-                types.ConfigurationParams(
-                    items=[types.ConfigurationItem(section=settings_mod.SECTION)]
-                )
-            )
-        except Exception:  # the client failed the request: keep what we have
+            result = await asyncio.wait_for(request, PULL_TIMEOUT_S)
+        except Exception:  # the client failed or never answered: keep what we have
+            log.warning("workspace/configuration failed; keeping the settings we have")
             return None
         return result[0] if result else None
 

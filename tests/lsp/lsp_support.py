@@ -26,6 +26,8 @@ BROKEN_URI = "file:///work/broken.py"
 BROKEN = "def f(x):\n    y = (1 +\n    return y\n"
 SUMS_URI = "file:///work/sums.py"
 SUMS = "def f():\n    x = 1\n    y = 20\n    return x + y\n"
+# A signal that has not come after this long is a failure, not a reason to hang the suite.
+SIGNAL_TIMEOUT_S = 120
 FAST = {"diagnostics": {"debounceMs": 0}}  # publish diagnostics without the debounce delay
 
 
@@ -55,19 +57,27 @@ class Client(LanguageClient):
 
     async def wait_for_status(self, state: str, after: int = 0) -> dict[str, Any]:
         """The first status with ``state`` among those from index ``after`` on, waiting for it."""
-        while True:
-            for status in self.statuses[after:]:
-                if status["state"] == state:
-                    return status
-            self._status_event.clear()
-            await self._status_event.wait()
+
+        async def wait() -> dict[str, Any]:
+            while True:
+                for status in self.statuses[after:]:
+                    if status["state"] == state:
+                        return status
+                self._status_event.clear()
+                await self._status_event.wait()
+
+        return await asyncio.wait_for(wait(), SIGNAL_TIMEOUT_S)
 
     async def wait_for_diagnostics(self, uri: str, version: int) -> list[types.Diagnostic]:
         """Diagnostics published for ``uri`` at ``version``."""
-        while True:
-            params = await self.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-            if params.uri == uri and params.version == version:
-                return list(params.diagnostics)
+
+        async def wait() -> list[types.Diagnostic]:
+            while True:
+                params = await self.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+                if params.uri == uri and params.version == version:
+                    return list(params.diagnostics)
+
+        return await asyncio.wait_for(wait(), SIGNAL_TIMEOUT_S)
 
     def open(self, uri: str, text: str, language_id: str = "python", version: int = 1) -> None:
         self.text_document_did_open(
