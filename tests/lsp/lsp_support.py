@@ -24,6 +24,7 @@ URI = "file:///work/holes.py"
 HOLES = "def f(x):\n    pass\n\ndef g():\n    y = 1\n    ...\n    # TODO\n    return y\n"
 BROKEN_URI = "file:///work/broken.py"
 BROKEN = "def f(x):\n    y = (1 +\n    return y\n"
+TEXT_ADD = "def add(a, b):\n    return \n\nx = add(1, 2)\n"  # completing after "return ": v0_26
 SUMS_URI = "file:///work/sums.py"
 SUMS = "def f():\n    x = 1\n    y = 20\n    return x + y\n"
 # A signal that has not come after this long is a failure, not a reason to hang the suite.
@@ -213,3 +214,18 @@ def without_resolve(capabilities: types.ClientCapabilities) -> None:
     """A client that cannot resolve code actions (it gets commands instead)."""
     assert capabilities.text_document and capabilities.text_document.code_action
     capabilities.text_document.code_action.resolve_support = None
+
+
+async def actions(
+    client: Client, uri: str, where: types.Range, diagnostics=(), only=None
+) -> dict[str, types.CodeAction]:
+    """The code actions offered for ``where``, by title."""
+    result = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=where,
+            context=types.CodeActionContext(diagnostics=list(diagnostics), only=only),
+        )
+    )
+    assert all(isinstance(a, types.CodeAction) for a in result or [])
+    return {a.title: a for a in result or []}

@@ -11,26 +11,13 @@ from lsp_support import (
     SUMS_URI,
     URI,
     Client,
+    actions,
     apply_edit,
     edits_of,
     rng,
     without_resolve,
 )
 from lsprotocol import types
-
-
-async def actions(
-    client: Client, uri: str, where: types.Range, diagnostics=()
-) -> dict[str, types.CodeAction]:
-    result = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=where,
-            context=types.CodeActionContext(diagnostics=list(diagnostics)),
-        )
-    )
-    assert all(isinstance(a, types.CodeAction) for a in result or [])
-    return {a.title: a for a in result or []}
 
 
 async def test_listing_offers_fill_and_never_calls_the_model(client: Client):
@@ -99,14 +86,10 @@ async def test_refine_selection_returns_minimal_hunks(client: Client):
 
 async def test_only_filters_the_kinds(client: Client):
     client.open(BROKEN_URI, BROKEN)
-    result = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=BROKEN_URI),
-            range=rng(1, 4, 1, 12),
-            context=types.CodeActionContext(diagnostics=[], only=[types.CodeActionKind.Refactor]),
-        )
+    found = await actions(
+        client, BROKEN_URI, rng(1, 4, 1, 12), only=[types.CodeActionKind.Refactor]
     )
-    assert [a.title for a in result] == ["Refine selection"]
+    assert list(found) == ["Refine selection"]
 
 
 async def test_resolve_refuses_when_the_document_changed(client: Client):

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from lsp_support import Client, pos, rng
+from lsp_support import TEXT_ADD, Client, pos, rng
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
 URI = "file:///work/add.py"
-TEXT = "def add(a, b):\n    return \n\nx = add(1, 2)\n"
+TEXT = TEXT_ADD
 # The cursor after "return "; the fake fills alternative i with v{i}_{len(prefix)} (prefix: 26 chars)
 # and alternative 1 with the suffix's first line, "x = add(1, 2)", which the server drops.
 CURSOR = pos(1, 11)

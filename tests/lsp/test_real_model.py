@@ -4,7 +4,19 @@ deterministic): the server's answers must equal the engine's, run in this proces
 from __future__ import annotations
 
 import pytest
-from lsp_support import BROKEN, BROKEN_URI, HOLES, SUMS, SUMS_URI, URI, Client, apply_edit, pos, rng
+from lsp_support import (
+    BROKEN,
+    BROKEN_URI,
+    HOLES,
+    SUMS,
+    SUMS_URI,
+    URI,
+    Client,
+    actions,
+    apply_edit,
+    pos,
+    rng,
+)
 from lsprotocol import types
 
 from diffusion_lsp import textops
@@ -57,14 +69,7 @@ async def test_inline_completion_is_the_engines_answer(real_client: Client, engi
 
 async def test_fill_hole_resolves_to_an_edit_inside_the_hole(real_client: Client):
     real_client.open(URI, HOLES)
-    listed = await real_client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=URI),
-            range=rng(5, 5, 5, 5),
-            context=types.CodeActionContext(diagnostics=[]),
-        )
-    )
-    (action,) = [a for a in listed if a.title == "Fill hole"]
+    action = (await actions(real_client, URI, rng(5, 5, 5, 5)))["Fill hole"]
     resolved = await real_client.code_action_resolve_async(action)
     after = apply_edit(HOLES, resolved.edit, URI)
     head, tail = HOLES.split("...")
