@@ -8,6 +8,7 @@ comes back. Works for native masked LMs (ModernBERT) and remote-code models (Dre
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from diffusion_lsp.engine.api import (
@@ -51,8 +52,10 @@ class MaskedDiffusionEngine:
         policy: Policy | None = None,
         default_steps: int | None = None,
         default_temperature: float = 0.0,
+        fast_path: bool | None = None,
     ) -> None:
         from diffusion_lsp.engine.checkpoint import shifts_logits, special_ids
+        from diffusion_lsp.engine.fastpath import fast_denoiser
         from diffusion_lsp.engine.masked import MaskedDenoiser
 
         self.model = model
@@ -64,8 +67,12 @@ class MaskedDiffusionEngine:
         gen = getattr(model, "generation_config", None)
         self.special = special or special_ids(tokenizer, config, gen, model=info.model)
         self.shift = shifts_logits(config_dict) if shift is None else shift
-        self.denoiser = denoiser or MaskedDenoiser(
-            model, self.shift, remote_code=bool(config_dict.get("auto_map"))
+        # ``fast_path``: the dual-cache, CUDA-graphed denoiser (None: on a CUDA device, for the
+        # llama-like models it supports); otherwise one full forward per step.
+        self.denoiser = (
+            denoiser
+            or (fast_denoiser(model, self.shift, enabled=fast_path) if denoiser is None else None)
+            or MaskedDenoiser(model, self.shift, remote_code=bool(config_dict.get("auto_map")))
         )
         self.policy = policy or ConfidenceThreshold()
         self.default_steps = default_steps or getattr(gen, "steps", None)
@@ -77,6 +84,18 @@ class MaskedDiffusionEngine:
             bos = getattr(tokenizer, "bos_token_id", None)
             lead = (bos if bos is not None else self.special.pad,)
         self._lead = tuple(lead)
+
+    def warmup(
+        self, progress: Callable[[str, float], None] | None = None, context_tokens: int = 2048
+    ) -> None:
+        """Capture the fast path's denoising steps for the default candidate ladders and every
+        context bucket up to ``context_tokens`` now, at load, so that no request waits for one."""
+        warm = getattr(self.denoiser, "warmup", None)
+        if warm is None:
+            return
+        ladders = [default_lengths(64, single) for single in (True, False)]
+        for ladder in ladders:
+            warm([len(ladder)], [max(ladder)], _context_sizes(context_tokens), progress)
 
     # -- infill ----------------------------------------------------------------------------------
 
@@ -236,3 +255,10 @@ class MaskedDiffusionEngine:
             timings=Timings(tokenize_ms, prefill_ms, denoise_ms, total),
             alternatives=ranked[: max(1, alternatives)],
         )
+
+
+def _context_sizes(limit: int) -> list[int]:
+    """Context lengths whose buckets cover every context up to ``limit`` tokens."""
+    from diffusion_lsp.engine.fastpath import CONTEXT_BUCKETS
+
+    return [b for b in CONTEXT_BUCKETS if b < limit] + [limit]
