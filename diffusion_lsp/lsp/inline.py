@@ -64,9 +64,10 @@ def candidate_texts(result: api.Result, region: Region, suffix: str) -> list[str
 
 
 def infill_request(
-    doc: Document, region: Region, settings: Settings, automatic: bool
+    doc: Document, region: Region, settings: Settings, automatic: bool, uri: str | None = None
 ) -> api.InfillRequest:
-    """The engine request for an inline completion of ``region`` (automatic or invoked trigger)."""
+    """The engine request for an inline completion of ``region`` (automatic or invoked trigger);
+    ``uri`` keys the engine's prompt cache."""
     budget = settings.inline.automatic if automatic else settings.inline.invoked
     start = doc.index.str_offset(region.start_byte)
     end = doc.index.str_offset(region.end_byte)
@@ -79,6 +80,7 @@ def infill_request(
         alternatives=settings.alternatives,
         single_line=hint.max_lines == 1,
         context_tokens=settings.context_tokens,
+        document=uri,
     )
 
 
@@ -130,7 +132,7 @@ def register(server: DiffusionLanguageServer) -> None:
         if region is None:
             return empty
         automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
-        request = infill_request(doc, region, server.settings, automatic)
+        request = infill_request(doc, region, server.settings, automatic, uri)
         try:
             result = await server.model.run(
                 lambda engine, token: engine.infill(request, token), key=f"inline:{uri}"

@@ -82,7 +82,7 @@ async def compute(
         end = doc.index.str_offset(region.end_byte) + shift
         result = await server.model.run(
             lambda engine, token, r=region, s=start, e=end, t=new: _run(
-                server, engine, token, kind, r, t, s, e
+                server, engine, token, kind, r, t, s, e, uri
             )
         )
         if result is None:
@@ -114,6 +114,7 @@ def _run(
     text: str,
     start: int,
     end: int,
+    uri: str,
 ) -> api.Result:
     """One region through the engine (on the worker thread)."""
     settings = server.settings
@@ -128,6 +129,7 @@ def _run(
             max_tokens=max_tokens,
             steps=steps,
             context_tokens=settings.context_tokens,
+            document=uri,
         )
         return engine.refine(request, token)
     return engine.infill(
@@ -139,6 +141,7 @@ def _run(
             alternatives=settings.alternatives,
             single_line=region.length_hint.max_lines == 1,
             context_tokens=settings.context_tokens,
+            document=uri,
         ),
         token,
     )
