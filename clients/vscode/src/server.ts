@@ -12,7 +12,6 @@ import {
   type ServerOptions,
   State,
   type StaticFeature,
-  TransportKind,
   WorkDoneProgress,
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
@@ -144,7 +143,7 @@ export class ServerManager implements vscode.Disposable {
     const serverOptions: ServerOptions = {
       command: command.command,
       args: command.args,
-      transport: TransportKind.stdio,
+      // No `transport`: TransportKind.stdio would append `--stdio`, which the server does not take.
       options: { env: { ...process.env, ...command.env } },
     };
     const clientOptions: LanguageClientOptions = {
