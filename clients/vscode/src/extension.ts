@@ -11,7 +11,9 @@ import { changeAction } from './settings';
 
 let manager: ServerManager | undefined;
 
-type RangeMode = 'selection' | 'selection-or-file';
+/** What the command sends as its range: the selection (may be empty at the cursor), the selection
+ * which must not be empty, or the selection and `null` (the whole file) when it is empty. */
+type RangeMode = 'selection' | 'selection-required' | 'selection-or-file';
 
 /** Runs a server edit command on the active editor's selection; the server applies the edit. */
 async function runEditCommand(server: ServerManager, command: string, title: string, mode: RangeMode): Promise<void> {
@@ -26,6 +28,10 @@ async function runEditCommand(server: ServerManager, command: string, title: str
     return;
   }
   const selection = editor.selection;
+  if (mode === 'selection-required' && selection.isEmpty) {
+    void vscode.window.showInformationMessage(`Diffusion: ${title} works on a selection: select the code first.`);
+    return;
+  }
   const range = mode === 'selection-or-file' && selection.isEmpty ? null : converter.asRange(selection);
   const args = [converter.asUri(editor.document.uri), range];
   try {
@@ -72,7 +78,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     server,
     vscode.commands.registerCommand('diffusionLsp.refineSelection', () =>
-      runEditCommand(server, 'diffusionLsp.refine', 'Refine Selection', 'selection'),
+      runEditCommand(server, 'diffusionLsp.refine', 'Refine Selection', 'selection-required'),
     ),
     vscode.commands.registerCommand('diffusionLsp.fillHoles', () =>
       runEditCommand(server, 'diffusionLsp.fill', 'Fill Holes', 'selection'),

@@ -128,7 +128,7 @@ export class ServerManager implements vscode.Disposable {
       command = resolveServerCommand({
         commandSetting: config.get('server.command'),
         envSetting: config.get('server.env'),
-        pythonInterpreter: await activeInterpreter(vscode.workspace.workspaceFolders?.[0]?.uri),
+        pythonInterpreter: await this.pythonInterpreter(),
       });
     } catch (error) {
       const message = error instanceof ServerCommandError ? error.message : String(error);
@@ -211,6 +211,16 @@ export class ServerManager implements vscode.Disposable {
     }
     if (this.status.state === 'starting') {
       this.showStatus({ state: 'loading', message: 'waiting for the server' });
+    }
+  }
+
+  /** The Python extension's interpreter; a failure there falls back to the other ways to start. */
+  private async pythonInterpreter(): Promise<string | undefined> {
+    try {
+      return await activeInterpreter(vscode.workspace.workspaceFolders?.[0]?.uri);
+    } catch (error) {
+      this.output.warn(`The Python extension gave no interpreter: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
     }
   }
 
