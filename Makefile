@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test test-python lint bench clean
+.PHONY: setup demo serve test test-python test-vscode lint bench clean
 
 setup: $(STAMP)
 
@@ -30,10 +30,15 @@ demo: setup $(if $(filter $(TINY),$(MODEL)),$(TINY)/config.json)
 serve: setup
 	$(BIN)/diffusion-lsp serve
 
-test: test-python
+test: test-python test-vscode
 
 test-python: setup
 	$(BIN)/python -m pytest -q
+
+# The VS Code client: unit tests, .vsix, and the end-to-end test in code-server + Chromium
+# (installs its apt packages itself when CI=true and root). See clients/vscode/scripts/ci.sh.
+test-vscode: setup
+	bash clients/vscode/scripts/ci.sh
 
 lint: setup
 	$(BIN)/ruff check diffusion_lsp tests benchmarks
