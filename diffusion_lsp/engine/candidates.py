@@ -48,13 +48,21 @@ def cut_single_line(
 
 
 def rank(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
-    """Best first by mean confidence; duplicates of a text keep their best copy; empty texts last."""
+    """Best first by mean confidence; duplicates of a text keep their best copy.
+
+    Empty texts come last, and just before them texts that decode to U+FFFD: a byte-level tokenizer
+    gives that for a token sequence that is not whole UTF-8, which is never code the user wants.
+    """
     best: dict[str, Candidate] = {}
     for cand in candidates:
         seen = best.get(cand.text)
         if seen is None or cand.score > seen.score:
             best[cand.text] = cand
-    return tuple(sorted(best.values(), key=lambda c: (c.text.strip() != "", c.score), reverse=True))
+
+    def key(c: Candidate) -> tuple[bool, bool, float]:
+        return (c.text.strip() != "", "\ufffd" not in c.text, c.score)
+
+    return tuple(sorted(best.values(), key=key, reverse=True))
 
 
 def default_lengths(max_tokens: int, single_line: bool) -> tuple[int, ...]:

@@ -126,5 +126,9 @@ def test_rank_prefers_confident_non_empty_unique_texts():
     ranked = rank(cands)
     assert [c.text for c in ranked] == ["y", "x", ""]
     assert ranked[1].length == 8
+    broken = rank(
+        [Candidate("a\ufffd", (0.99,), 4), Candidate("ok", (0.1,), 4), Candidate("", (1.0,), 4)]
+    )
+    assert [c.text for c in broken] == ["ok", "a\ufffd", ""]
     assert default_lengths(16, single_line=True) == (4, 8, 16)
     assert default_lengths(2, single_line=True) == (2,)
