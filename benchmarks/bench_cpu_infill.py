@@ -67,11 +67,15 @@ def main() -> None:
     cut += len(text[cut:]) - len(text[cut:].lstrip(" "))
     prefix, suffix = text[:cut], text[text.index("\n", cut) :]
 
-    print(f"model: {label}; {n_params / 1e6:.1f} M parameters; {args.threads} threads; {args.context} context tokens")
+    print(
+        f"model: {label}; {n_params / 1e6:.1f} M parameters; {args.threads} threads; {args.context} context tokens"
+    )
     print("| canvases (tokens) | steps | p50 ms | min ms |")
     print("| --- | ---: | ---: | ---: |")
     for lengths, steps in [((16,), 1), ((16,), 2), ((16,), 4), ((16,), 8), ((8, 16, 32), 4)]:
-        infiller = ReferenceInfiller(model, tokenizer, threshold=2.0, max_steps=steps)  # threshold > 1: fixed steps
+        infiller = ReferenceInfiller(
+            model, tokenizer, threshold=2.0, max_steps=steps
+        )  # threshold > 1: fixed steps
         rows = infiller.rows_for(prefix, suffix, lengths, args.context)
         infiller.denoise(rows)  # warm-up
         times = []
@@ -79,7 +83,9 @@ def main() -> None:
             t0 = time.perf_counter()
             infiller.denoise(infiller.rows_for(prefix, suffix, lengths, args.context))
             times.append((time.perf_counter() - t0) * 1e3)
-        print(f"| {'+'.join(map(str, lengths))} | {steps} | {statistics.median(times):.0f} | {min(times):.0f} |")
+        print(
+            f"| {'+'.join(map(str, lengths))} | {steps} | {statistics.median(times):.0f} | {min(times):.0f} |"
+        )
 
 
 if __name__ == "__main__":

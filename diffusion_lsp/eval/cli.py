@@ -97,11 +97,13 @@ def run(args: argparse.Namespace) -> int:
             f"diffusion-lsp eval: unknown setting {bad[0]!r} (oracle, realistic)", file=sys.stderr
         )
         return 2
+    from diffusion_lsp.engine.api import EngineError
+
     try:
         if args.suite == "humaneval":
             return _humaneval(args, settings)
         return _holes(args, settings)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EngineError) as exc:
         print(f"diffusion-lsp eval: {exc}", file=sys.stderr)
         return 2
 
