@@ -1,0 +1,249 @@
+"""``diffusion-lsp eval``: infill quality and latency on held-out holes, or HumanEval-Infilling."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="suite", required=True)
+    for name, help_ in (
+        ("holes", "syntax-aware holes from held-out files"),
+        ("humaneval", "HumanEval-Infilling (pass@1 per split)"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument(
+            "--model", help="checkpoint directory or hub id (default: the embedded model)"
+        )
+        p.add_argument(
+            "--filler",
+            choices=["engine", "reference"],
+            default="engine",
+            help="the product's engine, or the harness's reference loop",
+        )
+        p.add_argument("--device", default="auto")
+        p.add_argument(
+            "--threads", type=int, default=0, help="torch CPU threads (0: torch's default)"
+        )
+        p.add_argument(
+            "--settings", default="oracle,realistic", help="comma list of oracle, realistic"
+        )
+        p.add_argument("--context-tokens", type=int, default=1000)
+        p.add_argument("--json", help="write the summary (and per-hole results) to this file")
+        p.add_argument("--limit", type=int, default=0, help="use at most this many holes/problems")
+    h = sub.choices["holes"]
+    h.add_argument(
+        "--holes",
+        help="a holes file (JSONL, .gz ok) such as a training run's heldout_holes.jsonl.gz",
+    )
+    h.add_argument(
+        "folders",
+        nargs="*",
+        help="make holes from the held-out files of these folders (default: the standard library and installed packages)",
+    )
+    h.add_argument("--kinds", default="single-line,multi-line,expression,block")
+    h.add_argument("--n", type=int, default=100, help="holes per kind")
+    h.add_argument("--heldout-permille", type=int, default=10)
+    h.add_argument("--seed", type=int, default=0)
+    e = sub.choices["humaneval"]
+    e.add_argument(
+        "--data",
+        required=True,
+        help="HumanEval-Infilling JSONL file (e.g. HumanEval-SingleLineInfilling.jsonl.gz)",
+    )
+    e.add_argument("--timeout", type=float, default=10.0, help="seconds per program")
+    e.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per program")
+
+
+def load_filler(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(engine-like object with ``infill(request)``, tokenizer) for ``args.filler``."""
+    from transformers import AutoTokenizer
+
+    from diffusion_lsp.models import embedded_model_path
+
+    model = args.model or str(embedded_model_path())
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.filler == "engine":
+        from diffusion_lsp.engine import load_engine  # the product's engine
+        from diffusion_lsp.engine.api import ModelSpec
+
+        engine = load_engine(ModelSpec(model=args.model, device=args.device))
+        return engine, AutoTokenizer.from_pretrained(model)
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    from diffusion_lsp.eval.reference import ReferenceInfiller
+
+    device = (
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    tok = AutoTokenizer.from_pretrained(model)
+    net = AutoModelForMaskedLM.from_pretrained(model, dtype=torch.float32).to(device)
+    return ReferenceInfiller(net, tok), tok
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    bad = [s for s in settings if s not in ("oracle", "realistic")]
+    if bad:
+        print(
+            f"diffusion-lsp eval: unknown setting {bad[0]!r} (oracle, realistic)", file=sys.stderr
+        )
+        return 2
+    from diffusion_lsp.engine.api import EngineError
+
+    try:
+        if args.suite == "humaneval":
+            return _humaneval(args, settings)
+        return _holes(args, settings)
+    except (OSError, ValueError, EngineError) as exc:
+        print(f"diffusion-lsp eval: {exc}", file=sys.stderr)
+        return 2
+
+
+def _oracle_tokens(tokenizer):
+    from diffusion_lsp.eval.reference import heal
+
+    def count(prefix: str, answer: str) -> int:
+        _, healed = heal(prefix)
+        return len(
+            tokenizer((" " if healed else "") + answer, add_special_tokens=False, verbose=False)[
+                "input_ids"
+            ]
+        )
+
+    return count
+
+
+def _holes(args: argparse.Namespace, settings: list[str]) -> int:
+    from tqdm.auto import tqdm
+
+    from diffusion_lsp.eval.holes import load_holes, make_holes
+    from diffusion_lsp.eval.run_holes import format_table, run_engine, summarize
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if args.holes:
+        holes = [h for h in load_holes(args.holes) if h.kind in kinds]
+    else:
+        from diffusion_lsp.train.corpus import build_corpus, default_roots
+
+        roots = args.folders or default_roots()
+        corpus = build_corpus(
+            roots, heldout_permille=args.heldout_permille, max_bytes=2_000_000_000
+        )
+        holes = make_holes(
+            [(f.path, f.language, f.text) for f in corpus.heldout], kinds, args.n, seed=args.seed
+        )
+    if args.limit:
+        holes = _balanced(holes, kinds, args.limit)
+    if not holes:
+        print("diffusion-lsp eval: no holes to evaluate", file=sys.stderr)
+        return 2
+    filler, tokenizer = load_filler(args)
+    count = _oracle_tokens(tokenizer)
+    with tqdm(total=len(holes) * len(settings), desc="eval", disable=None) as bar:
+        scored = run_engine(
+            filler,
+            holes,
+            settings,
+            lambda h: count(h.prefix, h.answer),
+            context_tokens=args.context_tokens,
+            progress=bar.update,
+        )
+    summary = summarize(scored)
+    print(format_table(summary))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    "model": args.model or "embedded",
+                    "filler": args.filler,
+                    "summary": summary,
+                    "results": [
+                        {
+                            "kind": s.hole.kind,
+                            "setting": s.setting,
+                            "answer": s.hole.answer,
+                            "prediction": s.prediction,
+                            "exact": s.exact,
+                            "parsed": s.parsed,
+                            "ms": round(s.latency_ms, 1),
+                        }
+                        for s in scored
+                    ],
+                },
+                f,
+                indent=1,
+            )
+    return 0
+
+
+def _balanced(holes, kinds, limit):
+    per = max(1, limit // max(1, len(kinds)))
+    out, count = [], {}
+    for h in holes:
+        if count.get(h.kind, 0) < per:
+            out.append(h)
+            count[h.kind] = count.get(h.kind, 0) + 1
+    return out
+
+
+def _humaneval(args: argparse.Namespace, settings: list[str]) -> int:
+    from tqdm.auto import tqdm
+
+    from diffusion_lsp.engine.api import InfillRequest
+    from diffusion_lsp.eval.humaneval import load_problems, pass_at_1, run_problems
+
+    if not os.path.exists(args.data):
+        print(f"diffusion-lsp eval: no such data file: {args.data}", file=sys.stderr)
+        return 2
+    problems = load_problems(args.data)
+    if args.limit:
+        problems = problems[: args.limit]
+    filler, tokenizer = load_filler(args)
+    count = _oracle_tokens(tokenizer)
+    report: dict[str, Any] = {}
+    for setting in settings:
+
+        def fill(p, setting=setting):
+            if setting == "oracle":
+                n = max(1, count(p.prompt, p.canonical_solution))
+                request = InfillRequest(
+                    p.prompt,
+                    p.suffix,
+                    lengths=(n,),
+                    max_tokens=n,
+                    context_tokens=args.context_tokens,
+                )
+            else:
+                request = InfillRequest(
+                    p.prompt, p.suffix, max_tokens=128, context_tokens=args.context_tokens
+                )
+            return filler.infill(request).text
+
+        with tqdm(total=len(problems), desc=f"humaneval {setting}", disable=None) as bar:
+            outcomes = run_problems(
+                problems,
+                fill,
+                timeout_s=args.timeout,
+                memory_mb=args.memory_mb,
+                progress=bar.update,
+            )
+        report[setting] = pass_at_1(outcomes)
+        for split, m in report[setting].items():
+            print(f"{setting:<10} {split:<28} n={int(m['n']):<5} pass@1={m['pass@1']:.1%}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {"model": args.model or "embedded", "filler": args.filler, "pass@1": report},
+                f,
+                indent=1,
+            )
+    return 0

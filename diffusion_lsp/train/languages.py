@@ -1,0 +1,48 @@
+"""Languages the recipe knows: file extensions and the tree-sitter grammar wheel for each.
+
+Grammars come from the individual grammar wheels (they work offline); a missing wheel means the
+language's files are still used for the random-rate objective, only without syntax spans.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import Any
+
+# language -> (extensions, grammar module, function in it that returns the language pointer)
+LANGUAGES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "python": ((".py", ".pyi"), "tree_sitter_python", "language"),
+    "javascript": ((".js", ".mjs", ".cjs", ".jsx"), "tree_sitter_javascript", "language"),
+    "typescript": ((".ts", ".mts", ".cts"), "tree_sitter_typescript", "language_typescript"),
+    "tsx": ((".tsx",), "tree_sitter_typescript", "language_tsx"),
+    "go": ((".go",), "tree_sitter_go", "language"),
+    "rust": ((".rs",), "tree_sitter_rust", "language"),
+    "c": ((".c", ".h"), "tree_sitter_c", "language"),
+    "cpp": ((".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx"), "tree_sitter_cpp", "language"),
+    "java": ((".java",), "tree_sitter_java", "language"),
+    "lua": ((".lua",), "tree_sitter_lua", "language"),
+}
+
+EXTENSION_TO_LANGUAGE: dict[str, str] = {
+    ext: lang for lang, (exts, _, _) in LANGUAGES.items() for ext in exts
+}
+
+
+def language_of(path: str) -> str | None:
+    """The language of a file by its extension, or None for files the recipe does not use."""
+    dot = path.rfind(".")
+    return EXTENSION_TO_LANGUAGE.get(path[dot:].lower()) if dot >= 0 else None
+
+
+@cache
+def parser_for(language: str) -> Any | None:
+    """A tree-sitter parser for ``language``, or None when its grammar wheel is not installed."""
+    try:
+        import tree_sitter
+
+        _, module_name, function = LANGUAGES[language]
+        module = importlib.import_module(module_name)
+        return tree_sitter.Parser(tree_sitter.Language(getattr(module, function)()))
+    except (ImportError, KeyError, AttributeError):
+        return None
