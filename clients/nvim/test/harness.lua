@@ -69,7 +69,8 @@ function H.truthy(value, what)
   return value
 end
 
---- Runs the registered tests one after another, then `finally(results)`, then exits.
+--- Runs the registered tests one after another (`after_each` runs inside each test's coroutine, so it
+--- may wait), then `finally(results)`, then exits.
 function H.run(opts)
   opts = opts or {}
   local index = 0
@@ -117,7 +118,10 @@ function H.run(opts)
         out(string.format('FAIL %s\n  %s', t.name, tostring(err):gsub('\n', '\n  ')))
       end
       if opts.after_each then
-        pcall(opts.after_each)
+        local ok_after, err_after = xpcall(opts.after_each, debug.traceback)
+        if not ok_after then
+          out('after ' .. t.name .. ': ' .. tostring(err_after))
+        end
       end
       vim.schedule(next_test)
     end)

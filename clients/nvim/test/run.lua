@@ -8,6 +8,16 @@ local dir = vim.fn.fnamemodify(here, ':p:h')
 package.path = dir .. '/?.lua;' .. package.path
 
 local H = require('harness')
+
+-- Errors reported through vim.notify (the plugin's own and Neovim's LSP client's) count as failures.
+local notified_errors = {}
+local notify = vim.notify
+vim.notify = function(msg, level, ...)
+  if level == vim.log.levels.ERROR then
+    table.insert(notified_errors, 'notify: ' .. tostring(msg))
+  end
+  return notify(msg, level, ...)
+end
 require('test_units')(H)
 if vim.env.DIFFUSION_LSP_TEST_CMD and vim.env.DIFFUSION_LSP_TEST_CMD ~= '' then
   require('test_e2e')(H, {
@@ -24,16 +34,21 @@ H.run({
   filter = vim.env.DIFFUSION_LSP_TEST_FILTER,
   timeout_ms = 900000,
   after_each = function()
+    -- Back to normal mode whatever a failed test left behind.
     if vim.api.nvim_get_mode().mode ~= 'n' then
-      vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('<Esc>', true, false, true), 'nx', false)
+      H.feed('<Esc>')
+      H.wait_for('normal mode', function()
+        return vim.api.nvim_get_mode().mode == 'n'
+      end)
     end
   end,
   finally = function()
     -- No error may have reached :messages during the whole run.
     local messages = vim.fn.execute('messages')
-    local bad = {}
+    local bad = vim.deepcopy(notified_errors)
     for _, line in ipairs(vim.split(messages, '\n', { plain = true })) do
-      if line:match('^E%d+:') or line:match('[Ee]rror') or line:match('stack traceback') then
+      if line:match('^E%d+:') or line:match('^Error') or line:match('stack traceback')
+        or line:match('%]%[Error%]') or line:match('^LSP%[.-%].*[Ee]rror') and not line:match('syntax error') then
         table.insert(bad, line)
       end
     end

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Neovim client's headless tests on each Neovim given, against the real server with a tiny
-# random model made for the run. Exits non-zero if any expectation fails on any version.
+# model made for the run (clients/nvim/test/make_model.py). Exits non-zero if any expectation fails on any version.
 #
 #   clients/nvim/test/run.sh NVIM [NVIM...]
 #
@@ -20,8 +20,8 @@ export DIFFUSION_LSP_TEST_CMD="${DIFFUSION_LSP_TEST_CMD:-[\"$root/.venv/bin/diff
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-echo "== making a tiny model in $work/model"
-"$PYTHON" -m diffusion_lsp.engine.tiny --out "$work/model"
+echo "== making the test model in $work/model (tiny, random, taught one repair)"
+"$PYTHON" clients/nvim/test/make_model.py --out "$work/model"
 export DIFFUSION_LSP_TEST_SETTINGS="{\"model\": \"$work/model\", \"device\": \"cpu\"}"
 
 status=0

@@ -18,14 +18,18 @@ local function attach_if_wanted(bufnr)
   end
 end
 
---- Sets the plugin up. Bad options are reported once (with the default used instead); call it again to
---- change options (a running server keeps its command until :LspRestart or Neovim restarts).
+--- Sets the plugin up. Bad options are reported once (with the default used instead). Calling it again
+--- sends changed `settings` to a running server; a new `cmd` takes effect when the server next starts.
 function M.setup(opts)
   local cfg, problems = require('diffusion_lsp.config').resolve(opts)
   if #problems > 0 then
     vim.notify('diffusion_lsp: ' .. table.concat(problems, '\n'), vim.log.levels.WARN)
   end
+  local previous = M.config
   M.config = cfg
+  if previous and not vim.deep_equal(previous.settings, cfg.settings) then
+    require('diffusion_lsp.server').update_settings(cfg.settings)
+  end
   vim.cmd('highlight default link DiffusionGhostText Comment')
   require('diffusion_lsp.commands').create()
   local group = vim.api.nvim_create_augroup('diffusion_lsp', { clear = true })

@@ -169,6 +169,22 @@ function M.attach(bufnr)
   return id
 end
 
+--- Sends new settings to the running server (workspace/didChangeConfiguration); no-op when none runs.
+function M.update_settings(settings)
+  local client = M.get_client()
+  if not client then
+    return false
+  end
+  client.config.settings = { diffusionLsp = settings }
+  local params = { settings = { diffusionLsp = settings } }
+  if has_011 then
+    client:notify('workspace/didChangeConfiguration', params)
+  else
+    client.notify('workspace/didChangeConfiguration', params)
+  end
+  return true
+end
+
 --- Stops the server (it is started again on the next buffer that needs it).
 function M.stop()
   local client = M.get_client()
