@@ -22,7 +22,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 echo "== making the test model in $work/model (tiny, random, taught one repair)"
 "$PYTHON" clients/nvim/test/make_model.py --out "$work/model"
-export DIFFUSION_LSP_TEST_SETTINGS="{\"model\": \"$work/model\", \"device\": \"cpu\"}"
+export DIFFUSION_LSP_TEST_SETTINGS="{\"model\": \"$work/model\", \"device\": \"cpu\", \"alternatives\": 3}"
 
 status=0
 for nvim in "$@"; do
