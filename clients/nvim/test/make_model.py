@@ -31,7 +31,9 @@ def fix_examples(broken: str, fixed: str) -> list[tuple[str, str, str]]:
         start, end = region.start_byte, region.end_byte
         tail = len(broken) - end
         prefix, suffix = broken[:start], broken[end:]
-        assert fixed.startswith(prefix) and fixed.endswith(suffix), "the fix lies outside the region"
+        assert fixed.startswith(prefix) and fixed.endswith(suffix), (
+            "the fix lies outside the region"
+        )
         examples.append((prefix, fixed[start : len(fixed) - tail], suffix))
     if not examples:
         raise SystemExit("fixtures/fix.json: the broken text has no fix region")

@@ -105,6 +105,14 @@ return function(H, opts)
     return { row = row, col = col, lines = shown }
   end
 
+  --- `text` split in lines as the ghost shows it: virtual text cannot show a tab, so it spells each as
+  --- 'tabstop' blanks.
+  local function shown_lines(text)
+    return vim.tbl_map(function(l)
+      return (l:gsub('\t', string.rep(' ', vim.bo.tabstop)))
+    end, vim.split(text, '\n', { plain = true }))
+  end
+
   --- Enters insert mode at the end of line `lnum` (1-based), asks for a suggestion with the trigger key
   --- and waits for the ghost. Returns the server's items and the text before the cursor.
   local function trigger_at_end_of(bufnr, lnum)
@@ -207,14 +215,15 @@ return function(H, opts)
     local expected = vim.split(text, '\n', { plain = true })
     local mark = ghost_extmark(bufnr)
     H.eq({ row = 6, col = #'    total = ' }, { row = mark.row, col = mark.col }, 'extmark at the cursor')
-    H.eq(expected, mark.lines, 'ghost text equals the server\'s insertText')
+    local shown = shown_lines(text)
+    H.eq(shown, mark.lines, 'ghost text equals the server\'s insertText')
     -- And that is what the screen shows: the line itself, then the rest as virtual lines below it.
     vim.cmd('redraw')
     local screen_row = vim.fn.screenpos(0, 7, 1).row
     local width = vim.fn.strdisplaywidth
-    H.eq('    total = ' .. expected[1], screen_text(screen_row, 1, width('    total = ' .. expected[1])), 'screen line')
-    for i = 2, #expected do
-      H.eq(expected[i], screen_text(screen_row + i - 1, 1, width(expected[i])), 'screen virtual line ' .. i)
+    H.eq('    total = ' .. shown[1], screen_text(screen_row, 1, width('    total = ' .. shown[1])), 'screen line')
+    for i = 2, #shown do
+      H.eq(shown[i], screen_text(screen_row + i - 1, 1, width(shown[i])), 'screen virtual line ' .. i)
     end
     H.feed(keys.accept)
     H.wait_for('the ghost to go', function()
@@ -299,7 +308,7 @@ return function(H, opts)
     H.eq(after_word, api.nvim_buf_get_lines(bufnr, 6, 6 + #after_word, false), 'one word inserted')
     local rest = text:sub(#word + 1)
     if rest ~= '' then
-      H.eq(vim.split(rest, '\n', { plain = true }), ghost_extmark(bufnr).lines, 'the rest still shown')
+      H.eq(shown_lines(rest), ghost_extmark(bufnr).lines, 'the rest still shown')
       local line = rest:match('^[^\n]*\n') or rest
       H.feed(keys.accept_line)
       local want = vim.split('    total = ' .. word .. line, '\n', { plain = true })
@@ -308,7 +317,7 @@ return function(H, opts)
       end)
       local remaining = rest:sub(#line + 1)
       if remaining ~= '' then
-        H.eq(vim.split(remaining, '\n', { plain = true }), ghost_extmark(bufnr).lines, 'the rest after the line')
+        H.eq(shown_lines(remaining), ghost_extmark(bufnr).lines, 'the rest after the line')
       end
     end
     H.feed('<Esc>')
@@ -320,7 +329,7 @@ return function(H, opts)
     H.truthy(#items >= 2, 'the server returned alternatives (settings.alternatives = 3): ' .. vim.inspect(items))
     local function shows(i)
       return function()
-        return vim.deep_equal(vim.split(items[i].insertText, '\n', { plain = true }), ghost_extmark(bufnr).lines)
+        return vim.deep_equal(shown_lines(items[i].insertText), ghost_extmark(bufnr).lines)
       end
     end
     H.feed(keys.next)
