@@ -65,7 +65,7 @@ return function(H, opts)
     local bufnr = api.nvim_get_current_buf()
     H.eq('python', vim.bo[bufnr].filetype, 'filetype')
     H.wait_for('the server to attach', function()
-      return server.client_for_buf(bufnr)
+      return server.client_for_buf(bufnr) or plugin.status().state == 'error'
     end, 30000)
     local state = H.wait_for('the model to load', function()
       local st = plugin.status().state
@@ -183,6 +183,20 @@ return function(H, opts)
     end, 120000)[1], command_results[before.answers + 1]
     H.truthy(edit, what .. ': the server applied nothing: ' .. vim.inspect(answer))
     return edit
+  end
+
+  --- Runs `action()` in `bufnr` (whose text was `content`), waits for the edit the server applies and
+  --- checks that the buffer is exactly `content` with that edit. Returns the TextEdits.
+  local function expect_server_edit(bufnr, content, what, action)
+    local before = mark()
+    action()
+    local edit = next_applied_edit(before, what)
+    local want, text_edits = apply_edit(content, edit, vim.uri_from_bufnr(bufnr))
+    H.wait_for(what .. ': the buffer to show the edit', function()
+      return vim.deep_equal(want, lines(bufnr))
+    end)
+    H.truthy(not vim.deep_equal(content, lines(bufnr)), what .. ': the text changed')
+    return text_edits
   end
 
   local function diagnostics(bufnr)
@@ -354,24 +368,18 @@ return function(H, opts)
       '',
     }
     local bufnr = open(content)
-    local uri = vim.uri_from_bufnr(bufnr)
     -- Select "[v * factor for v in values]" characterwise.
     local first, last = content[2]:find('%[.*%]')
     api.nvim_win_set_cursor(0, { 2, first - 1 })
-    local before = mark()
-    H.feed('v' .. (last - first) .. 'l:DiffusionRefine<CR>')
-    local edit = next_applied_edit(before, 'refine')
-    local want, text_edits = apply_edit(content, edit, uri)
+    local text_edits = expect_server_edit(bufnr, content, 'refine', function()
+      H.feed('v' .. (last - first) .. 'l:DiffusionRefine<CR>')
+    end)
     -- The server snaps the selection to whole tokens, so an edit may reach a blank beside it, never
     -- another line.
     for _, e in ipairs(text_edits) do
       H.truthy(e.range.start.line == 1 and e.range['end'].line == 1, 'the edit stays on the selected line: '
         .. vim.inspect(e.range))
     end
-    H.wait_for('the buffer to show the edit', function()
-      return vim.deep_equal(want, lines(bufnr))
-    end)
-    H.truthy(not vim.deep_equal(content, lines(bufnr)), 'the selection changed')
     H.eq(content[1], lines(bufnr)[1], 'text before the selection kept')
     H.eq(content[3], lines(bufnr)[3], 'text after the selection kept')
   end)
@@ -383,14 +391,9 @@ return function(H, opts)
       '',
     }
     local bufnr = open(content)
-    local uri = vim.uri_from_bufnr(bufnr)
     api.nvim_win_set_cursor(0, { 2, 5 })
-    local before = mark()
-    vim.cmd('DiffusionFill')
-    local edit = next_applied_edit(before, 'fill')
-    local want = apply_edit(content, edit, uri)
-    H.wait_for('the buffer to show the fill', function()
-      return vim.deep_equal(want, lines(bufnr))
+    expect_server_edit(bufnr, content, 'fill', function()
+      vim.cmd('DiffusionFill')
     end)
     H.eq(content[1], lines(bufnr)[1], 'the signature is kept')
     H.truthy(not table.concat(lines(bufnr), '\n'):find('    pass\n', 1, true), 'the placeholder is gone')
@@ -409,17 +412,12 @@ return function(H, opts)
 
   H.test('e2e: :DiffusionFix repairs a broken line and the server then finds it parses', function()
     local bufnr = open(broken)
-    local uri = vim.uri_from_bufnr(bufnr)
     wait_diagnostics(bufnr, 'the syntax error diagnostic', function(d)
       return #d > 0
     end)
     api.nvim_win_set_cursor(0, { 2, 0 })
-    local before = mark()
-    vim.cmd('DiffusionFix')
-    local edit = next_applied_edit(before, 'fix')
-    local want = apply_edit(broken, edit, uri)
-    H.wait_for('the buffer to show the fix', function()
-      return vim.deep_equal(want, lines(bufnr))
+    expect_server_edit(bufnr, broken, 'fix', function()
+      vim.cmd('DiffusionFix')
     end)
     wait_diagnostics(bufnr, 'the server to report no syntax error', function(d)
       return #d == 0
@@ -433,7 +431,6 @@ return function(H, opts)
       '',
     }
     local bufnr = open(content)
-    local uri = vim.uri_from_bufnr(bufnr)
     api.nvim_win_set_cursor(0, { 2, 5 })
     local offered
     local select = vim.ui.select
@@ -450,20 +447,15 @@ return function(H, opts)
       vim.ui.select = select
       on_choice(pick and items[pick] or nil, pick)
     end
-    local before = mark()
-    vim.lsp.buf.code_action()
-    H.wait_for('the code action menu', function()
-      return offered
-    end, 30000)
-    vim.ui.select = select
-    local titles = table.concat(offered, ' | ')
-    H.truthy(titles:find('Fill hole', 1, true), '"Fill hole" offered: ' .. titles)
-    local edit = next_applied_edit(before, 'code action')
-    local want = apply_edit(content, edit, uri)
-    H.wait_for('the buffer to show the filled hole', function()
-      return vim.deep_equal(want, lines(bufnr))
+    expect_server_edit(bufnr, content, 'code action', function()
+      vim.lsp.buf.code_action()
+      H.wait_for('the code action menu', function()
+        return offered
+      end, 30000)
+      vim.ui.select = select
+      local titles = table.concat(offered, ' | ')
+      H.truthy(titles:find('Fill hole', 1, true), '"Fill hole" offered: ' .. titles)
     end)
-    H.truthy(not vim.deep_equal(content, lines(bufnr)), 'the hole was filled')
   end)
 
   H.test('e2e: :checkhealth diffusion_lsp finds the server, its version and the model status', function()
