@@ -27,7 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _usage() -> str:
     lines = ["usage: diffusion-lsp [COMMAND] [ARGS...]", "", "commands:"]
     lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "With no command, serves LSP on stdio. 'diffusion-lsp COMMAND --help' for details."]
+    lines += [
+        "",
+        "With no command, serves LSP on stdio. 'diffusion-lsp COMMAND --help' for details.",
+    ]
     return "\n".join(lines)
 
 

@@ -175,7 +175,9 @@ def apply_edits(text: str, edits: list[TextEdit]) -> str:
     return out
 
 
-def minimal_edits(old: str, new: str, base: int = 0, index: LineIndex | None = None) -> list[TextEdit]:
+def minimal_edits(
+    old: str, new: str, base: int = 0, index: LineIndex | None = None
+) -> list[TextEdit]:
     """The smallest set of edits (as hunks of whole tokens of text) that turn ``old`` into ``new``.
 
     ``old`` is ``index.text[base:base + len(old)]`` when ``index`` is given, so the edits come back

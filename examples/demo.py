@@ -1,9 +1,9 @@
-import math
+def mean(values):
+    """The arithmetic mean of a non-empty list of numbers."""
+    total = sum(values)
+    count = len(values)
+    
+    return result
 
 
-def circle_area(radius):
-    return 
-
-
-def main():
-    print(circle_area(2.0))
+print(mean([1, 2, 3]))

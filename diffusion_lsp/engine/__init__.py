@@ -3,3 +3,26 @@
 Knows nothing of LSP. torch is imported lazily, inside the modules that need it; importing this
 package or ``diffusion_lsp.engine.api`` stays cheap.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from diffusion_lsp.engine.api import Engine, ModelSpec
+
+
+def load_engine(
+    spec: ModelSpec, progress: Callable[[str, float | None], None] | None = None
+) -> Engine:
+    """Load the model ``spec`` names and return its family's engine (see ``engine.loading``).
+
+    Raises ``api.ModelLoadError`` with a message and a fix for anything the user can act on.
+    """
+    from diffusion_lsp.engine.loading import load_engine as _load_engine
+
+    return _load_engine(spec, progress)
+
+
+__all__ = ["load_engine"]

@@ -86,6 +86,7 @@ class InfillRequest:
     alternatives: int = 1
     single_line: bool = False  # stop the text at the first newline (inline completion mid-line)
     context_tokens: int = 2048  # token budget for prefix + suffix, nearest lines kept
+    document: str | None = None  # the document's URI: keys the engine's prompt cache
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class RefineRequest:
     seed: int | None = 0
     alternatives: int = 1
     context_tokens: int = 2048
+    document: str | None = None  # the document's URI: keys the engine's prompt cache
 
 
 @dataclass(frozen=True)

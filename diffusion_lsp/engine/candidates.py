@@ -1,0 +1,64 @@
+"""Candidate handling shared by both families: trimming filler tokens, and ranking by confidence."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+
+from diffusion_lsp.engine.api import Candidate
+
+
+def trim_filler(
+    ids: Sequence[int], confidence: Sequence[float], filler: Collection[int], stop: Collection[int]
+) -> tuple[list[int], list[float]]:
+    """Drop filler tokens (pad, null) anywhere and cut at the first stop token (EOS).
+
+    A hole longer than its answer is filled with filler at its end (the null token of a model trained
+    for it, or pad/EOS for others); what remains is the answer.
+    """
+    out_ids: list[int] = []
+    out_conf: list[float] = []
+    for tok, conf in zip(ids, confidence):
+        if tok in stop:
+            break
+        if tok in filler:
+            continue
+        out_ids.append(tok)
+        out_conf.append(conf)
+    return out_ids, out_conf
+
+
+def cut_single_line(
+    text: str, confidence: Sequence[float], token_texts: Sequence[str]
+) -> tuple[str, list[float]]:
+    """Cut ``text`` at its first newline, keeping the confidences of the tokens that remain."""
+    if "\n" not in text:
+        return text, list(confidence)
+    conf: list[float] = []
+    out: list[str] = []
+    for piece, c in zip(token_texts, confidence):
+        if "\n" in piece:
+            head = piece.split("\n", 1)[0]
+            if head:
+                out.append(head)
+                conf.append(c)
+            break
+        out.append(piece)
+        conf.append(c)
+    return "".join(out), conf
+
+
+def rank(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
+    """Best first by mean confidence; duplicates of a text keep their best copy; empty texts last."""
+    best: dict[str, Candidate] = {}
+    for cand in candidates:
+        seen = best.get(cand.text)
+        if seen is None or cand.score > seen.score:
+            best[cand.text] = cand
+    return tuple(sorted(best.values(), key=lambda c: (c.text.strip() != "", c.score), reverse=True))
+
+
+def default_lengths(max_tokens: int, single_line: bool) -> tuple[int, ...]:
+    """The ladder of candidate hole lengths (tokens) searched when the request names none."""
+    ladder = (4, 8, 16) if single_line else (8, 16, 32, 64, 128, 256)
+    lengths = tuple(n for n in ladder if n <= max_tokens)
+    return lengths or (max(1, max_tokens),)

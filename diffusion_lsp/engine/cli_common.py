@@ -1,0 +1,127 @@
+"""What the engine's commands share: model and sampling flags, file positions, errors, JSON output.
+
+Lines and columns on the command line are 1-based, as compilers print them; columns count characters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from diffusion_lsp.engine.api import EngineError, ModelSpec, Result
+
+
+class UsageError(EngineError):
+    """Bad command-line input (a position outside the file, an unreadable file)."""
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", help="Hugging Face id or local directory (default: embedded)")
+    group.add_argument("--revision", help="branch, tag or commit of a hub model")
+    group.add_argument(
+        "--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"]
+    )
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    group.add_argument("--device-map", help="accelerate device map, e.g. auto, for big models")
+    group.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run code shipped with the checkpoint (Dream, DiffuCoder, LLaDA); off by default",
+    )
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser, max_tokens: int) -> None:
+    group = parser.add_argument_group("sampling")
+    group.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    group.add_argument("--max-tokens", type=int, default=max_tokens)
+    group.add_argument("--temperature", type=float, help="0 is greedy (default: the model's)")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--alternatives", type=int, default=1, help="how many candidates to report")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def spec_from_args(args: argparse.Namespace) -> ModelSpec:
+    return ModelSpec(
+        model=args.model,
+        revision=args.revision,
+        dtype=args.dtype,
+        device=args.device,
+        device_map=args.device_map,
+        trust_remote_code=args.trust_remote_code,
+    )
+
+
+def read_text(path: str) -> str:
+    try:
+        # newline="" keeps '\r\n' as it is in the file, so offsets match what an editor shows.
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file.") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text.") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}.") from None
+
+
+def parse_position(text: str, value: str, what: str) -> int:
+    """str index of a 1-based ``LINE:COL`` in ``text``; column len(line) + 1 is the line's end."""
+    try:
+        line_s, col_s = value.split(":")
+        line, col = int(line_s), int(col_s)
+    except ValueError:
+        raise UsageError(f"{what} {value!r} is not LINE:COL (1-based, e.g. 12:5).") from None
+    lines = text.splitlines(keepends=True) or [""]
+    if text.endswith(("\n", "\r")):
+        lines.append("")
+    if not 1 <= line <= len(lines):
+        raise UsageError(f"{what} {value}: line {line} is outside the file (1-{len(lines)}).")
+    content = lines[line - 1].rstrip("\r\n")
+    if not 1 <= col <= len(content) + 1:
+        raise UsageError(
+            f"{what} {value}: column {col} is outside line {line} (1-{len(content) + 1})."
+        )
+    return sum(len(s) for s in lines[: line - 1]) + col - 1
+
+
+def line_col(text: str, offset: int) -> dict[str, int]:
+    """1-based line and column of a str index."""
+    before = text[:offset]
+    line = before.count("\n") + 1
+    return {"line": line, "column": offset - (before.rfind("\n") + 1) + 1}
+
+
+def print_result(args: argparse.Namespace, text: str, start: int, end: int, result: Result) -> None:
+    """The inserted text, or with ``--json`` the text, its span, confidence, nfe and timings."""
+    if not args.json:
+        sys.stdout.write(result.text if result.text.endswith("\n") else result.text + "\n")
+        return
+    conf = result.confidence
+    payload: dict[str, Any] = {
+        "text": result.text,
+        "range": {"start": line_col(text, start), "end": line_col(text, end)},
+        "confidence": sum(conf) / len(conf) if conf else 0.0,
+        "token_confidence": list(conf),
+        "nfe": result.nfe,
+        "timings": asdict(result.timings),
+        "alternatives": [
+            {"text": c.text, "confidence": c.score, "length": c.length} for c in result.alternatives
+        ],
+    }
+    print(json.dumps(payload, indent=2))
+
+
+def run_reporting_errors(fn: Callable[[], int]) -> int:
+    """Run a command; errors the user can act on become one line on stderr and exit status 1."""
+    try:
+        return fn()
+    except EngineError as exc:
+        print(f"diffusion-lsp: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

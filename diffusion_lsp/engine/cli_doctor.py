@@ -1,0 +1,109 @@
+"""``diffusion-lsp doctor``: report torch, devices, dtype, the resolved model and its cache, grammars.
+
+Reads and checks; loads the model only with ``--load``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+
+from diffusion_lsp.engine.api import ModelLoadError
+from diffusion_lsp.engine.cli_common import add_model_arguments, spec_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--load", action="store_true", help="also load the model and report it")
+
+
+def run(args: argparse.Namespace) -> int:
+    problems = 0
+    line = _printer()
+    line("python", f"{platform.python_version()} ({sys.executable})")
+    try:
+        import torch
+    except ImportError:
+        line("torch", "NOT INSTALLED: pip install torch")
+        return 1
+    line("torch", torch.__version__)
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            line(f"cuda:{i}", f"{props.name}, {props.total_memory / 2**30:.1f} GiB")
+    else:
+        line("cuda", "not available (the CPU runs the model)")
+    import transformers
+
+    line("transformers", transformers.__version__)
+    from diffusion_lsp.engine import loading
+
+    spec = spec_from_args(args)
+    try:
+        device = loading.resolve_device(spec.device)
+        line("device", device)
+        line("dtype", str(loading.resolve_dtype(spec.dtype, device)).removeprefix("torch."))
+    except ModelLoadError as exc:
+        line("device", f"PROBLEM: {exc}")
+        problems += 1
+    line("hub offline mode", "on" if loading.offline() else "off")
+    try:
+        name, local = loading.resolve_model(spec)
+        line("model", name)
+        line("model files", _cache_state(name, local, spec.revision))
+    except ModelLoadError as exc:
+        line("model", f"PROBLEM: {exc}")
+        problems += 1
+        name = None
+    line("grammars", _grammars())
+    if args.load and name is not None:
+        try:
+            engine = loading.load_engine(spec)
+        except ModelLoadError as exc:
+            line("load", f"PROBLEM: {exc}")
+            problems += 1
+        else:
+            info = engine.info
+            line(
+                "load",
+                f"ok: {info.family} family, {info.parameters:,} parameters, "
+                f"{info.device}, {info.dtype}, {info.load_ms:.0f} ms",
+            )
+    return 1 if problems else 0
+
+
+def _printer():
+    def line(key: str, value: str) -> None:
+        print(f"{key + ':':<18} {value}")
+
+    return line
+
+
+def _cache_state(name: str, local: bool, revision: str | None) -> str:
+    if local:
+        weights = [f for f in os.listdir(name) if f.endswith((".safetensors", ".bin"))]
+        return f"local directory, {len(weights)} weight file(s)"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
+        return "unknown (huggingface_hub missing)"
+    found = try_to_load_from_cache(name, "config.json", revision=revision)
+    if isinstance(found, str):
+        return f"in the Hugging Face cache ({os.path.dirname(found)})"
+    return (
+        "not downloaded yet: the first load fetches it (or `huggingface-cli download " + name + "`)"
+    )
+
+
+def _grammars() -> str:
+    try:
+        from diffusion_lsp.region import available_languages
+    except (ImportError, AttributeError):
+        return "not available (region support is not installed in this build)"
+    try:
+        languages = list(available_languages())
+    except Exception as exc:  # noqa: BLE001 - a report, not a crash
+        return f"PROBLEM: {exc}"
+    return ", ".join(languages) if languages else "none found"

@@ -1,0 +1,52 @@
+"""``diffusion-lsp infill FILE --at LINE:COL``: fill the hole at a position and print the text."""
+
+from __future__ import annotations
+
+import argparse
+
+from diffusion_lsp.engine.api import InfillRequest
+from diffusion_lsp.engine.cli_common import (
+    add_model_arguments,
+    add_sampling_arguments,
+    parse_position,
+    print_result,
+    read_text,
+    run_reporting_errors,
+    spec_from_args,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file")
+    parser.add_argument("--at", required=True, metavar="LINE:COL", help="1-based cursor position")
+    parser.add_argument(
+        "--single-line", action="store_true", help="stop the text at the first line break"
+    )
+    parser.add_argument("--context-tokens", type=int, default=2048, help="prefix + suffix budget")
+    add_model_arguments(parser)
+    add_sampling_arguments(parser, max_tokens=64)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_reporting_errors(lambda: _infill(args))
+
+
+def _infill(args: argparse.Namespace) -> int:
+    from diffusion_lsp.engine import load_engine
+
+    text = read_text(args.file)
+    at = parse_position(text, args.at, "--at")
+    engine = load_engine(spec_from_args(args))
+    request = InfillRequest(
+        prefix=text[:at],
+        suffix=text[at:],
+        max_tokens=args.max_tokens,
+        steps=args.steps,
+        temperature=args.temperature,
+        seed=args.seed,
+        alternatives=args.alternatives,
+        single_line=args.single_line,
+        context_tokens=args.context_tokens,
+    )
+    print_result(args, text, at, at, engine.infill(request))
+    return 0

@@ -1,0 +1,413 @@
+"""Fast path for masked-diffusion denoising: a dual KV cache, static shape buckets and CUDA graphs.
+
+``DualCacheDenoiser`` is a ``masked.Denoiser`` (tokens, attention, rows -> logits at the rows) for
+llama-like bidirectional models (Qwen2, Llama, Mistral, Dream, DiffuCoder). The first call of a request
+runs the whole canvas once and keeps every position's keys and values; later calls recompute only the
+block that holds the hole and attend to the cached prefix and suffix. That is Fast-dLLM's DualCache (Wu
+et al. 2025, "Fast-dLLM: Training-free Acceleration of Diffusion LLM by Enabling KV Cache and Parallel
+Decoding", Section 3.2): approximate, because the context's keys do not see the hole's later tokens, so
+its effect on the output is measured (``benchmarks/bench_speed.py``) against ``refresh_every=1``,
+which recomputes everything at every step and equals the uncached loop.
+
+Shapes are static per bucket: the context is padded to a context bucket and the block to a block
+bucket, padding is masked out of the keys, and on CUDA each (batch, context bucket, block bucket) block
+step is captured once as a CUDA graph and replayed, so typing never recompiles or recaptures.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+Rows = tuple["torch.Tensor", "torch.Tensor"]  # (batch index [N], position [N])
+Progress = Callable[[str, float], None]  # (message, fraction done)
+
+CONTEXT_BUCKETS = (256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384)
+
+
+def block_bucket(n: int) -> int:
+    """The static block length for ``n`` tokens: a multiple of 8 up to 64, of 16 up to 128, of 32
+    above (at most a quarter wasted; the rows of a skinny matrix product cost little at batch one)."""
+    step = 8 if n <= 64 else 16 if n <= 128 else 32
+    return -(-max(n, 1) // step) * step
+
+
+def context_bucket(n: int, buckets: Iterable[int] = CONTEXT_BUCKETS) -> int:
+    """The smallest context bucket that holds ``n`` tokens (powers of two and 1.5 times them), or ``n``
+    rounded up to a multiple of 4096 past the largest."""
+    for b in buckets:
+        if n <= b:
+            return b
+    return -(-n // 4096) * 4096
+
+
+def supports(model: Any) -> bool:
+    """Whether ``model`` has the llama-like layout the stack below runs (decoder layers with
+    ``self_attn.{q,k,v,o}_proj``, ``mlp``, two RMS norms, a rotary embedding and an ``lm_head``)."""
+    inner = getattr(model, "model", None)
+    layers = getattr(inner, "layers", None)
+    if layers is None or getattr(model, "lm_head", None) is None:
+        return False
+    if getattr(model.config, "final_logit_softcapping", None):
+        return False
+    layer = layers[0]
+    attn = getattr(layer, "self_attn", None)
+    return (
+        attn is not None
+        and all(hasattr(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj"))
+        and hasattr(layer, "mlp")
+        and hasattr(layer, "input_layernorm")
+        and hasattr(layer, "post_attention_layernorm")
+        and hasattr(inner, "rotary_emb")
+        and hasattr(inner, "embed_tokens")
+    )
+
+
+def fast_denoiser(
+    model: Any, shift: bool, *, enabled: bool | None = None
+) -> DualCacheDenoiser | None:
+    """The dual-cache denoiser for ``model``, or None where it does not apply. ``enabled=None``:
+    on a CUDA device for a supported layout; True: wherever the layout is supported (the CPU too)."""
+    if enabled is False or not supports(model):
+        return None
+    if enabled is None:
+        param = next(model.parameters(), None)
+        if param is None or param.device.type != "cuda":
+            return None
+    return DualCacheDenoiser(model, shift)
+
+
+class LlamaLikeStack:
+    """A bidirectional forward over a llama-like model's own modules, writing keys and values into
+    caller-owned buffers. Same arithmetic as the Hugging Face forward with a full attention mask."""
+
+    def __init__(self, model: Any) -> None:
+        if not supports(model):
+            raise ValueError(f"{type(model).__name__} does not have a llama-like layout")
+        inner = model.model
+        self.model = model
+        self.embed = inner.embed_tokens
+        self.layers = list(inner.layers)
+        self.norm = inner.norm
+        self.rotary = inner.rotary_emb
+        self.lm_head = model.lm_head
+        attn = self.layers[0].self_attn
+        cfg = model.config
+        self.num_heads = cfg.num_attention_heads
+        self.num_kv_heads = cfg.num_key_value_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        self.scaling = getattr(attn, "scaling", self.head_dim**-0.5)
+        module = sys.modules[type(attn).__module__]
+        rope = getattr(module, "apply_rotary_pos_emb", None)
+        if rope is None:
+            from transformers.models.llama.modeling_llama import apply_rotary_pos_emb as rope
+        self.apply_rope = rope
+        param = next(model.parameters())
+        self.dtype, self.device = param.dtype, param.device
+
+    def new_kv(self, batch: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Key and value buffers [layers, B, kv_heads, length, head_dim]."""
+        import torch
+
+        shape = (len(self.layers), batch, self.num_kv_heads, length, self.head_dim)
+        return (
+            torch.zeros(shape, dtype=self.dtype, device=self.device),
+            torch.zeros(shape, dtype=self.dtype, device=self.device),
+        )
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        start: int | torch.Tensor,
+        key_bias: torch.Tensor,
+    ) -> torch.Tensor:
+        """Run ``ids`` [B, T] at ``positions`` [B, T]; write their keys and values into slots
+        ``start:start+T`` (or the slots in a [T] long tensor ``start``) of ``keys``/``values`` [layers, B, kvh, K, hd]; attend to all K slots, with
+        ``key_bias`` [B, 1, 1, K] or [B, 1, T, K] (0 or -inf) added to the scores. Returns final hidden [B, T, H]."""
+        import torch.nn.functional as F
+
+        b, t = ids.shape
+        rep = self.num_heads // self.num_kv_heads
+        # a per-query mask [B, 1, T, K] (causal prefill) repeats for each grouped query head
+        bias = key_bias if key_bias.shape[-2] == 1 else key_bias.repeat(1, 1, rep, 1)
+        h = self.embed(ids)  # [B, T, H]
+        cos, sin = self.rotary(h, positions)
+        for i, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            x = layer.input_layernorm(h)
+            q = attn.q_proj(x).view(b, t, -1, self.head_dim)  # [B, T, nh, hd]
+            k = attn.k_proj(x).view(b, t, -1, self.head_dim)  # [B, T, kvh, hd]
+            v = attn.v_proj(x).view(b, t, -1, self.head_dim)
+            if hasattr(attn, "q_norm"):  # Qwen3-style per-head norms
+                q, k = attn.q_norm(q), attn.k_norm(k)
+            q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
+            if isinstance(start, int):
+                keys[i, :, :, start : start + t] = k  # [B, kvh, T, hd]
+                values[i, :, :, start : start + t] = v.transpose(1, 2)
+            else:  # slot indices on the device: a graph replays it at a new position
+                keys[i].index_copy_(2, start, k)
+                values[i].index_copy_(2, start, v.transpose(1, 2))
+            # Grouped-query attention without copying keys: the query heads that share a key head
+            # go into the sequence axis (the mask depends on the key only, so this is exact).
+            q = q.reshape(b, self.num_kv_heads, rep * t, self.head_dim)  # [B, kvh, rep*T, hd]
+            o = F.scaled_dot_product_attention(
+                q, keys[i], values[i], attn_mask=bias, scale=self.scaling
+            )  # [B, kvh, rep*T, hd]
+            o = o.reshape(b, self.num_heads, t, self.head_dim).transpose(1, 2).reshape(b, t, -1)
+            h = h + attn.o_proj(o)
+            h = h + layer.mlp(layer.post_attention_layernorm(h))
+        return self.norm(h)
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits in float32 for hidden states [..., H]."""
+        return self.lm_head(hidden).float()
+
+
+@dataclass
+class _Layout:
+    """Where each row's context and block sit in the static slots of one request."""
+
+    attention: Any  # the request's attention tensor, held so its identity marks the request
+    batch: int
+    ctx: int  # context bucket
+    blk: int  # block bucket
+    start: Any  # [B] long, first position of each row's block
+    block_index: Any  # [B, blk] long, positions gathered into the block slots
+    ids: Any  # [B, ctx + blk] long, the tokens of every slot at prefill
+    positions: Any  # [B, ctx + blk] long
+    key_bias: Any  # [B, 1, 1, ctx + blk], 0 on real slots, -inf on padding
+    steps_since_prefill: int = 0
+
+
+@dataclass
+class _Graph:
+    graph: Any
+    ids: Any  # static [B, blk]
+    positions: Any  # static [B, blk]
+    key_bias: Any  # static [B, 1, 1, ctx + blk]
+    hidden: Any  # static [B, blk, H], the block's final hidden states
+
+
+@dataclass
+class FastPathStats:
+    """Counters for tests and benchmarks."""
+
+    prefills: int = 0
+    block_steps: int = 0
+    captures: int = 0
+    tokens_encoded: list[int] = field(default_factory=list)  # slots run per call
+
+
+class DualCacheDenoiser:
+    """A ``masked.Denoiser`` with a dual KV cache, shape buckets and CUDA-graphed block steps.
+
+    ``shift``: the logit for position i comes from position i - 1 (Dream, DiffuCoder); the block then
+    starts one position before the hole. ``refresh_every``: recompute the whole canvas every that many
+    block steps (1 = every step: exact, the uncached loop; None = only at the start of a request).
+    ``cuda_graphs``: capture block steps on CUDA (ignored on the CPU).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        shift: bool,
+        *,
+        refresh_every: int | None = None,
+        cuda_graphs: bool = True,
+        context_buckets: Iterable[int] = CONTEXT_BUCKETS,
+    ) -> None:
+        self.stack = LlamaLikeStack(model)
+        self.shift = shift
+        self.refresh_every = refresh_every
+        self.context_buckets = tuple(sorted(context_buckets))
+        self.use_graphs = cuda_graphs and self.stack.device.type == "cuda"
+        self.stats = FastPathStats()
+        self._layout: _Layout | None = None
+        self._kv: dict[int, tuple[Any, Any]] = {}  # batch -> (keys, values) at the largest length
+        self._graphs: dict[tuple[int, int, int], _Graph] = {}
+
+    # -- the Denoiser protocol -------------------------------------------------------------------
+
+    def __call__(self, tokens: torch.Tensor, attention: torch.Tensor, rows: Rows) -> torch.Tensor:
+        """tokens, attention: [B, L]; rows: ([N], [N]). Returns logits [N, V] (float32)."""
+        import torch
+
+        with torch.no_grad():
+            lay = self._layout
+            if lay is None or lay.attention is not attention or not self._inside(lay, rows):
+                lay = self._layout = self._plan(tokens, attention, rows)
+                hidden = self._prefill(lay, tokens)
+            elif self.refresh_every and lay.steps_since_prefill + 1 >= self.refresh_every:
+                hidden = self._prefill(lay, tokens)
+            else:
+                hidden = self._block_step(lay, tokens)
+            b, pos = rows
+            slot = pos - lay.start[b] - (1 if self.shift else 0)  # [N]
+            # the head, the largest matrix product of a step, runs on the still-masked rows only
+            return self.stack.head(hidden[b, slot])  # [N, H] -> [N, V]
+
+    def reset(self) -> None:
+        """Forget the current request (the next call prefills)."""
+        self._layout = None
+
+    def warmup(
+        self,
+        batch_sizes: Iterable[int],
+        block_lengths: Iterable[int],
+        context_lengths: Iterable[int],
+        progress: Progress | None = None,
+    ) -> None:
+        """Capture the block step of every (batch, block bucket, context bucket) combination now,
+        at model load, so that no request pays for a capture. ``progress(message, fraction)``."""
+        import torch
+
+        combos = sorted(
+            {
+                (b, context_bucket(c, self.context_buckets), block_bucket(n + self.shift))
+                for b in batch_sizes
+                for n in block_lengths
+                for c in context_lengths
+            }
+        )
+        # One key/value pool per batch size, at the longest length first: growing a pool later
+        # would drop the graphs captured on it.
+        for b in {c[0] for c in combos}:
+            self._kv_for(b, max(ctx + blk for bb, ctx, blk in combos if bb == b))
+        for done, (b, ctx, blk) in enumerate(combos):
+            if progress is not None:
+                progress(f"warming up batch {b}, context {ctx}, block {blk}", done / len(combos))
+            keys, values = self._kv_for(b, ctx + blk)
+            with torch.no_grad():
+                ids = torch.zeros((b, blk), dtype=torch.long, device=self.stack.device)
+                pos = torch.arange(blk, device=self.stack.device).expand(b, blk).contiguous()
+                bias = torch.zeros((b, 1, 1, ctx + blk), dtype=self.stack.dtype, device=ids.device)
+                if self.use_graphs:
+                    self._graph(b, ctx, blk, keys, values)
+                else:
+                    self.stack.forward(ids, pos, keys, values, ctx, bias)
+        self._layout = None  # the warm-up wrote into the caches
+        if progress is not None:
+            progress("warm-up done", 1.0)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _inside(self, lay: _Layout, rows: Rows) -> bool:
+        b, pos = rows
+        if pos.numel() == 0:
+            return True
+        off = pos - lay.start[b] - (1 if self.shift else 0)
+        return bool(((off >= 0) & (off < lay.blk)).all())
+
+    def _plan(self, tokens: torch.Tensor, attention: torch.Tensor, rows: Rows) -> _Layout:
+        import torch
+
+        dev = tokens.device
+        bsz, length = tokens.shape
+        b_idx, pos = rows
+        shift = 1 if self.shift else 0
+        starts, ends = [], []
+        for b in range(bsz):
+            p = pos[b_idx == b]
+            if p.numel() == 0:
+                starts.append(0)
+                ends.append(0)
+                continue
+            lo, hi = int(p.min()) - shift, int(p.max()) + 1
+            if lo < 0:
+                raise ValueError("a shifted model needs one token before the hole")
+            starts.append(lo)
+            ends.append(hi)
+        blk = block_bucket(max(e - s for s, e in zip(starts, ends)))
+        ctx_pos = []
+        for b in range(bsz):
+            keep = attention[b].clone()
+            keep[starts[b] : ends[b]] = False
+            ctx_pos.append(keep.nonzero().squeeze(1))
+        ctx = context_bucket(max(int(p.numel()) for p in ctx_pos), self.context_buckets)
+        total = ctx + blk
+        ids = torch.zeros((bsz, total), dtype=torch.long, device=dev)
+        positions = torch.zeros((bsz, total), dtype=torch.long, device=dev)
+        key_bias = torch.full((bsz, 1, 1, total), float("-inf"), dtype=self.stack.dtype, device=dev)
+        start = torch.tensor(starts, dtype=torch.long, device=dev)
+        j = torch.arange(blk, device=dev)
+        block_index = (start[:, None] + j[None, :]).clamp(max=length - 1)  # [B, blk]
+        for b in range(bsz):
+            n = int(ctx_pos[b].numel())
+            positions[b, :n] = ctx_pos[b]
+            ids[b, :n] = tokens[b, ctx_pos[b]]
+            key_bias[b, 0, 0, :n] = 0
+            key_bias[b, 0, 0, ctx : ctx + ends[b] - starts[b]] = 0
+        positions[:, ctx:] = block_index
+        return _Layout(attention, bsz, ctx, blk, start, block_index, ids, positions, key_bias)
+
+    def _kv_for(self, batch: int, length: int) -> tuple[Any, Any]:
+        """Views of length ``length`` into this batch size's key/value pool (grown when needed)."""
+        have = self._kv.get(batch)
+        if have is None or have[0].shape[3] < length:
+            self._graphs = {k: g for k, g in self._graphs.items() if k[0] != batch}
+            self._kv[batch] = have = self.stack.new_kv(batch, length)
+        return have[0][:, :, :, :length], have[1][:, :, :, :length]
+
+    def _prefill(self, lay: _Layout, tokens: torch.Tensor) -> torch.Tensor:
+        ids = lay.ids.clone()
+        ids[:, lay.ctx :] = tokens.gather(1, lay.block_index)
+        keys, values = self._kv_for(lay.batch, lay.ctx + lay.blk)
+        hidden = self.stack.forward(ids, lay.positions, keys, values, 0, lay.key_bias)
+        self.stats.prefills += 1
+        self.stats.tokens_encoded.append(lay.ctx + lay.blk)
+        lay.steps_since_prefill = 0
+        return hidden[:, lay.ctx :]  # [B, blk, H]
+
+    def _block_step(self, lay: _Layout, tokens: torch.Tensor) -> torch.Tensor:
+        block_ids = tokens.gather(1, lay.block_index)  # [B, blk]
+        block_pos = lay.positions[:, lay.ctx :]
+        keys, values = self._kv_for(lay.batch, lay.ctx + lay.blk)
+        self.stats.block_steps += 1
+        self.stats.tokens_encoded.append(lay.blk)
+        lay.steps_since_prefill += 1
+        if not self.use_graphs:
+            return self.stack.forward(block_ids, block_pos, keys, values, lay.ctx, lay.key_bias)
+        g = self._graph(lay.batch, lay.ctx, lay.blk, keys, values)
+        g.ids.copy_(block_ids)
+        g.positions.copy_(block_pos)
+        g.key_bias.copy_(lay.key_bias)
+        g.graph.replay()
+        return g.hidden
+
+    def _graph(self, batch: int, ctx: int, blk: int, keys: Any, values: Any) -> _Graph:
+        import torch
+
+        key = (batch, ctx, blk)
+        g = self._graphs.get(key)
+        if g is not None:
+            return g
+        dev = self.stack.device
+        ids = torch.zeros((batch, blk), dtype=torch.long, device=dev)
+        pos = torch.arange(ctx, ctx + blk, device=dev).expand(batch, blk).contiguous()
+        bias = torch.zeros((batch, 1, 1, ctx + blk), dtype=self.stack.dtype, device=dev)
+
+        def step() -> torch.Tensor:
+            return self.stack.forward(ids, pos, keys, values, ctx, bias)  # [B, blk, H]
+
+        # Warm up on a side stream (cuBLAS handles, autotuning), then capture.
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            step()
+        torch.cuda.current_stream().wait_stream(side)
+        # Share one memory pool among the graphs: take it from a live graph, which keeps it alive.
+        pool = next(iter(self._graphs.values())).graph.pool() if self._graphs else None
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=pool):
+            hidden = step()
+        self.stats.captures += 1
+        g = self._graphs[key] = _Graph(graph, ids, pos, bias, hidden)
+        return g

@@ -1,0 +1,299 @@
+"""Model loading: resolve a ``ModelSpec`` to a checkpoint, load it, and pick the family's engine.
+
+A Hugging Face id or a local directory; revision; dtype and device resolved from the machine;
+``device_map`` through accelerate; remote code only when the user allows it; the hub's offline mode
+respected. Every failure the user can fix ends in one ``ModelLoadError`` that names the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from diffusion_lsp.engine.api import Engine, EngineInfo, ModelLoadError, ModelSpec
+from diffusion_lsp.engine.checkpoint import family_of, is_masked_lm
+
+Progress = Callable[[str, "float | None"], None]
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "code-small"
+HUB_ID = re.compile(r"[A-Za-z0-9_][\w.-]*(/[\w.-]+)?")  # "name" or "org/name"
+SET_MODEL = (
+    "set the model (the `diffusionLsp.model` setting, or `--model` on the command line) to a "
+    "Hugging Face id or a local directory."
+)
+
+
+def offline() -> bool:
+    """The hub's offline mode (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``), read at call time."""
+    return any(
+        os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on")
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def resolve_model(spec: ModelSpec) -> tuple[str, bool]:
+    """(what to pass to ``from_pretrained``, whether it is a local directory)."""
+    if spec.model is None:
+        if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+            raise ModelLoadError(
+                "no model is set and the embedded default model is not installed in this build "
+                f"({DEFAULT_MODEL_DIR}).",
+                SET_MODEL,
+            )
+        return str(DEFAULT_MODEL_DIR), True
+    name = os.path.expanduser(spec.model)
+    if os.path.isdir(name):
+        if not os.path.isfile(os.path.join(name, "config.json")):
+            raise ModelLoadError(
+                f"{name} is a directory but holds no config.json, so it is not a saved model.",
+                "point the model setting at the directory save_pretrained wrote, or at a "
+                "Hugging Face id.",
+            )
+        return name, True
+    if os.path.exists(name):
+        raise ModelLoadError(f"{name} is a file, not a model directory.", SET_MODEL)
+    if not HUB_ID.fullmatch(name):
+        raise ModelLoadError(f"no model directory at {name}.", SET_MODEL)
+    return name, False
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """auto: bfloat16 on CUDA, float32 elsewhere."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+            dtype
+        ]
+    except KeyError:
+        raise ModelLoadError(
+            f"unknown dtype {dtype!r}.", "use auto, float32, bfloat16 or float16."
+        ) from None
+
+
+def resolve_device(device: str) -> str:
+    """auto: the first CUDA GPU if there is one, else the CPU."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(
+            f"device {device!r} was asked for but torch sees no CUDA GPU.",
+            "set device to auto or cpu, or install a CUDA build of torch.",
+        )
+    return device
+
+
+def read_config(name: str, spec: ModelSpec, local: bool) -> dict[str, Any]:
+    """The checkpoint's config.json as a dict, without running any remote code."""
+    from transformers import PretrainedConfig
+
+    try:
+        config, _ = PretrainedConfig.get_config_dict(
+            name, revision=spec.revision, local_files_only=local or offline()
+        )
+    except Exception as exc:  # noqa: BLE001 - hub and file errors are classified for the user
+        raise _hub_error(name, spec, exc) from exc
+    return config
+
+
+def _hub_error(name: str, spec: ModelSpec, exc: Exception) -> ModelLoadError:
+    text = f"{type(exc).__name__}: {exc}"
+    if offline():
+        return ModelLoadError(
+            f"{name} is not in the local Hugging Face cache and the hub's offline mode is on "
+            "(HF_HUB_OFFLINE).",
+            f"download it once with network access (`huggingface-cli download {name}`), or unset "
+            "HF_HUB_OFFLINE, or point the model setting at a local directory.",
+        )
+    if spec.revision and ("RevisionNotFound" in text or "revision" in text.lower()):
+        return ModelLoadError(
+            f"revision {spec.revision!r} of {name} was not found.",
+            "set revision to an existing branch, tag or commit, or leave it unset.",
+        )
+    if any(s in text for s in ("couldn't connect", "Connect", "Name or service", "Max retries")):
+        return ModelLoadError(
+            f"could not reach the Hugging Face hub to fetch {name}, and it is not in the local cache.",
+            f"connect to the network once (`huggingface-cli download {name}`), or point the model "
+            "setting at a local directory; set HF_HUB_OFFLINE=1 to stop trying the network.",
+        )
+    if "RepositoryNotFound" in text or "not a valid model identifier" in text or "404" in text:
+        return ModelLoadError(
+            f"there is no model {name!r} on the Hugging Face hub (or it is private or gated).",
+            "check the id, log in with `huggingface-cli login` for a gated model, or " + SET_MODEL,
+        )
+    return ModelLoadError(f"could not read the config of {name}: {text}", SET_MODEL)
+
+
+def _model_class(config: dict[str, Any], name: str, spec: ModelSpec) -> tuple[Any, bool]:
+    """(the Auto class to load with, whether the checkpoint needs its own code)."""
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    model_type = config.get("model_type", "")
+    auto_map = config.get("auto_map") or {}
+    native = model_type in CONFIG_MAPPING
+    if auto_map and not native:
+        if not spec.trust_remote_code:
+            raise ModelLoadError(
+                f"{name} (model type {model_type!r}) runs code shipped with the checkpoint, "
+                "which is off by default.",
+                "if you trust its authors, set `trust_remote_code` (the "
+                "`diffusionLsp.trustRemoteCode` setting, or `--trust-remote-code`).",
+            )
+        for cls_name, cls in (
+            ("AutoModelForMaskedLM", AutoModelForMaskedLM),
+            ("AutoModel", AutoModel),
+            ("AutoModelForCausalLM", AutoModelForCausalLM),
+        ):
+            if cls_name in auto_map:
+                return cls, True
+        raise _unsupported(name, model_type, config)
+    if not native:
+        raise _unsupported(name, model_type, config)
+    if is_masked_lm(config):
+        return AutoModelForMaskedLM, False
+    archs = config.get("architectures") or []
+    bidirectional = config.get("is_causal") is False
+    if any(a.endswith("ForCausalLM") for a in archs) and bidirectional:
+        return AutoModelForCausalLM, False
+    raise _unsupported(name, model_type, config)
+
+
+def _block_model_class() -> Any:
+    """DiffusionGemma's class (AutoModel would give the bare model without its head)."""
+    import transformers
+
+    cls = getattr(transformers, "DiffusionGemmaForBlockDiffusion", None)
+    if cls is None:
+        raise ModelLoadError(
+            f"DiffusionGemma needs transformers >= 5.13; this is {transformers.__version__}.",
+            "pip install -U 'transformers>=5.13'.",
+        )
+    return cls
+
+
+def _unsupported(name: str, model_type: str, config: dict[str, Any]) -> ModelLoadError:
+    archs = ", ".join(config.get("architectures") or []) or "none named"
+    return ModelLoadError(
+        f"{name} is not a diffusion model this engine can run (model type {model_type!r}, "
+        f"architectures: {archs}). Autoregressive (causal) LMs cannot fill holes by denoising.",
+        "use DiffusionGemma, a masked LM (*ForMaskedLM), or a masked-diffusion model such as "
+        "Dream, DiffuCoder or LLaDA (with trust_remote_code).",
+    )
+
+
+def load_engine(spec: ModelSpec, progress: Progress | None = None) -> Engine:
+    """Load the model ``spec`` names and wrap it in its family's engine."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # progress goes through `progress`, not to stderr
+    report = progress or (lambda _message, _fraction: None)
+    start = time.perf_counter()
+    name, local = resolve_model(spec)
+    report(f"reading the config of {name}", 0.0)
+    config = read_config(name, spec, local)
+    family = family_of(config)
+    device = resolve_device(spec.device)
+    dtype = resolve_dtype(spec.dtype, device)
+    if family == "block":
+        model_cls, remote = _block_model_class(), False
+    else:
+        model_cls, remote = _model_class(config, name, spec)
+    common = {
+        "revision": spec.revision,
+        "local_files_only": local or offline(),
+        "trust_remote_code": bool(spec.trust_remote_code and remote),
+    }
+    report("loading the tokenizer", 0.1)
+    tokenizer = _load(lambda: _tokenizer(name, common), name, spec)
+    report("loading the weights", 0.2)
+    kwargs = dict(common, dtype=dtype)
+    if spec.device_map:
+        kwargs["device_map"] = spec.device_map
+    if spec.quantization != "none":
+        kwargs["quantization_config"] = _quantization(spec.quantization)
+    model = _load(lambda: model_cls.from_pretrained(name, **kwargs), name, spec)
+    if not spec.device_map and spec.quantization == "none":
+        report(f"moving the model to {device}", 0.8)
+        model = _load(lambda: model.to(device), name, spec)
+    model.eval()
+    info = EngineInfo(
+        model=name,
+        family=family,
+        device=str(getattr(model, "device", device)),
+        dtype=str(dtype).removeprefix("torch."),
+        parameters=sum(p.numel() for p in model.parameters()),
+        load_ms=(time.perf_counter() - start) * 1000,
+    )
+    report("building the engine", 0.95)
+    if family == "block":
+        from diffusion_lsp.engine.gemma import BlockDiffusionEngine
+
+        engine: Engine = BlockDiffusionEngine(model, tokenizer, info=info, spec=spec)
+    else:
+        from diffusion_lsp.engine.masked_engine import MaskedDiffusionEngine
+
+        engine = MaskedDiffusionEngine(model, tokenizer, info, spec)
+        engine.warmup(lambda message, done: report(message, 0.95 + 0.05 * done))
+    report("ready", 1.0)
+    return engine
+
+
+def _tokenizer(name: str, common: dict[str, Any]) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name, **common)
+
+
+def _quantization(kind: str) -> Any:
+    try:
+        from transformers import BitsAndBytesConfig
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ModelLoadError(
+            f"quantization {kind!r} needs bitsandbytes.",
+            "pip install 'diffusion-lsp[quantization]'.",
+        ) from exc
+    if kind == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    if kind == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True)
+    raise ModelLoadError(f"quantization {kind!r} is not supported yet.", "use none, 8bit or 4bit.")
+
+
+def _load(fn: Callable[[], Any], name: str, spec: ModelSpec) -> Any:
+    """Run one loading step, turning memory and hub failures into errors that name the fix."""
+    import torch
+
+    try:
+        return fn()
+    except ModelLoadError:
+        raise
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise _out_of_memory(name) from exc
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower():
+            raise _out_of_memory(name) from exc
+        raise
+    except (OSError, ValueError) as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelLoadError(
+                f"{name} needs code shipped with the checkpoint, which is off by default.",
+                "if you trust its authors, set `trust_remote_code`.",
+            ) from exc
+        raise _hub_error(name, spec, exc) from exc
+
+
+def _out_of_memory(name: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"not enough memory to load {name}.",
+        "use a smaller dtype (bfloat16 or float16), spread the model over devices with "
+        "device_map=auto, use quantization (8bit/4bit), or pick a smaller model.",
+    )

@@ -1,0 +1,264 @@
+"""The masked-diffusion engine: infill and refine requests in, ranked results out.
+
+It builds canvases from requests (windowed context, one row per candidate length and alternative),
+runs the sampler with the model's denoiser and an unmasking policy, and trims, decodes and ranks what
+comes back. Works for native masked LMs (ModernBERT) and remote-code models (Dream, DiffuCoder, LLaDA).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from diffusion_lsp.engine.api import (
+    CancelToken,
+    Candidate,
+    EngineError,
+    EngineInfo,
+    InfillRequest,
+    ModelSpec,
+    RefineRequest,
+    Result,
+    Timings,
+)
+from diffusion_lsp.engine.candidates import default_lengths, rank, trim_filler
+from diffusion_lsp.engine.checkpoint import SpecialIds
+from diffusion_lsp.engine.masked import Denoiser
+from diffusion_lsp.engine.policy import ConfidenceThreshold, Policy
+from diffusion_lsp.engine.sampler import denoise, row_generators
+from diffusion_lsp.engine.tokens import build_canvas, decode, decode_hole, encode, windowed_context
+
+MAX_DEFAULT_STEPS = 32  # when neither the request nor the checkpoint names a step count
+
+
+class MaskedDiffusionEngine:
+    """An ``api.Engine`` for masked (absorbing-state) diffusion models.
+
+    ``denoiser`` and ``special`` default to what ``model`` and ``tokenizer`` say; tests pass an
+    oracle denoiser instead of a model.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        info: EngineInfo,
+        spec: ModelSpec | None = None,
+        *,
+        special: SpecialIds | None = None,
+        denoiser: Denoiser | None = None,
+        shift: bool | None = None,
+        policy: Policy | None = None,
+        default_steps: int | None = None,
+        default_temperature: float = 0.0,
+        fast_path: bool | None = None,
+    ) -> None:
+        from diffusion_lsp.engine.checkpoint import shifts_logits, special_ids
+        from diffusion_lsp.engine.fastpath import fast_denoiser
+        from diffusion_lsp.engine.masked import MaskedDenoiser
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self.spec = spec or ModelSpec(model=info.model)
+        config = getattr(model, "config", None)
+        config_dict = config.to_dict() if config is not None else {}
+        gen = getattr(model, "generation_config", None)
+        self.special = special or special_ids(tokenizer, config, gen, model=info.model)
+        self.shift = shifts_logits(config_dict) if shift is None else shift
+        # ``fast_path``: the dual-cache, CUDA-graphed denoiser (None: on a CUDA device, for the
+        # llama-like models it supports); otherwise one full forward per step.
+        self.denoiser = (
+            denoiser
+            or (fast_denoiser(model, self.shift, enabled=fast_path) if denoiser is None else None)
+            or MaskedDenoiser(model, self.shift, remote_code=bool(config_dict.get("auto_map")))
+        )
+        self.policy = policy or ConfidenceThreshold()
+        self.default_steps = default_steps or getattr(gen, "steps", None)
+        self.default_temperature = default_temperature
+        self.device = getattr(model, "device", None) or "cpu"
+        lead = self.special.lead
+        if self.shift and not lead:
+            # The logit of position 0 comes from position -1: give the canvas a first token.
+            bos = getattr(tokenizer, "bos_token_id", None)
+            lead = (bos if bos is not None else self.special.pad,)
+        self._lead = tuple(lead)
+
+    def warmup(
+        self, progress: Callable[[str, float], None] | None = None, context_tokens: int = 2048
+    ) -> None:
+        """Capture the fast path's denoising steps for the default candidate ladders and every
+        context bucket up to ``context_tokens`` now, at load, so that no request waits for one."""
+        warm = getattr(self.denoiser, "warmup", None)
+        if warm is None:
+            return
+        ladders = [default_lengths(64, single) for single in (True, False)]
+        for ladder in ladders:
+            warm([len(ladder)], [max(ladder)], _context_sizes(context_tokens), progress)
+
+    # -- infill ----------------------------------------------------------------------------------
+
+    def infill(self, request: InfillRequest, cancel: CancelToken | None = None) -> Result:
+        start = time.perf_counter()
+        special = self.special
+        prefix, suffix = windowed_context(
+            self.tokenizer, request.prefix, request.suffix, request.context_tokens
+        )
+        max_tokens = max(1, request.max_tokens)
+        lengths = request.lengths or default_lengths(max_tokens, request.single_line)
+        lengths = tuple(sorted({min(max(1, n), max_tokens) for n in lengths}))
+        temperature = self._temperature(request.temperature)
+        samples = max(1, request.alternatives) if temperature > 0 else 1
+        plan = [(n, j) for n in lengths for j in range(samples)]
+        before, after = [*self._lead, *prefix], [*suffix, *special.tail]
+        rows = [(before, [special.mask] * n, after) for n, _ in plan]
+        canvas = build_canvas(rows, [[True] * n for n, _ in plan], special.pad, self.device)
+        tokenize_ms = (time.perf_counter() - start) * 1000
+
+        sample = denoise(
+            self.denoiser,
+            canvas.tokens,
+            canvas.attention,
+            canvas.free,
+            mask_id=special.mask,
+            policy=self.policy,
+            steps=request.steps or self._steps(max(lengths)),
+            temperature=temperature,
+            generators=row_generators(self._seeds(request.seed, plan), canvas.tokens.device),
+            cancel=cancel,
+        )
+        candidates = []
+        for r, (n, _) in enumerate(plan):
+            a, b = canvas.spans[r]
+            ids, conf = trim_filler(
+                sample.tokens[r, a:b].tolist(),
+                sample.confidence[r, a:b].tolist(),
+                special.filler,
+                special.stop,
+            )
+            text, conf = decode_hole(self.tokenizer, ids, conf, request.single_line)
+            candidates.append(Candidate(text, tuple(conf), n))
+        return self._result(
+            candidates, request.alternatives, sample.nfe, start, tokenize_ms, 0.0, sample.denoise_ms
+        )
+
+    # -- refine ----------------------------------------------------------------------------------
+
+    def refine(self, request: RefineRequest, cancel: CancelToken | None = None) -> Result:
+        import torch
+
+        start = time.perf_counter()
+        special = self.special
+        span = encode(self.tokenizer, request.text)
+        if len(span) > request.max_tokens:
+            raise EngineError(
+                f"the text to refine is {len(span)} tokens, more than max_tokens={request.max_tokens}.",
+                "select a shorter span or raise max_tokens.",
+            )
+        prefix, suffix = windowed_context(
+            self.tokenizer, request.prefix, request.suffix, request.context_tokens
+        )
+        before, after = [*self._lead, *prefix], [*suffix, *special.tail]
+        tokenize_ms = (time.perf_counter() - start) * 1000
+        if not span:
+            return Result("", (), 0, Timings(tokenize_ms, 0.0, 0.0, tokenize_ms), ())
+
+        # Score the existing tokens: one forward, each token's probability given all the rest.
+        t0 = time.perf_counter()
+        scored = build_canvas(
+            [(before, span, after)], [[False] * len(span)], special.pad, self.device
+        )
+        a, b = scored.spans[0]
+        positions = torch.arange(a, b, device=scored.tokens.device)  # [n]
+        rows = (torch.zeros_like(positions), positions)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        logits = self.denoiser(scored.tokens, scored.attention, rows)  # [n, V]
+        held = torch.tensor(span, device=logits.device)
+        keep_conf = logits.softmax(-1).gather(1, held[:, None]).squeeze(1)  # [n]
+        prefill_ms = (time.perf_counter() - t0) * 1000
+
+        fraction = min(max(request.fraction, 0.0), 1.0)
+        k = max(1, round(fraction * len(span)))
+        renoise = torch.zeros(len(span), dtype=torch.bool)
+        renoise[keep_conf.argsort(stable=True)[:k].cpu()] = True  # the least confident k
+        noised = [special.mask if renoise[i] else t for i, t in enumerate(span)]
+        temperature = self._temperature(request.temperature)
+        samples = max(1, request.alternatives) if temperature > 0 else 1
+        plan = [(len(span), j) for j in range(samples)]
+        canvas = build_canvas(
+            [(before, noised, after)] * samples,
+            [renoise.tolist()] * samples,
+            special.pad,
+            self.device,
+        )
+        sample = denoise(
+            self.denoiser,
+            canvas.tokens,
+            canvas.attention,
+            canvas.free,
+            mask_id=special.mask,
+            policy=self.policy,
+            steps=request.steps or self._steps(k),
+            temperature=temperature,
+            generators=row_generators(self._seeds(request.seed, plan), canvas.tokens.device),
+            cancel=cancel,
+        )
+        candidates = []
+        for r in range(samples):
+            conf = torch.where(renoise.to(keep_conf.device), sample.confidence[r, a:b], keep_conf)
+            ids, conf_list = trim_filler(
+                sample.tokens[r, a:b].tolist(), conf.tolist(), special.filler | special.stop, ()
+            )
+            candidates.append(Candidate(decode(self.tokenizer, ids), tuple(conf_list), len(span)))
+        return self._result(
+            candidates,
+            request.alternatives,
+            1 + sample.nfe,
+            start,
+            tokenize_ms,
+            prefill_ms,
+            sample.denoise_ms,
+        )
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _temperature(self, requested: float | None) -> float:
+        return self.default_temperature if requested is None else max(0.0, requested)
+
+    def _steps(self, tokens: int) -> int:
+        return int(self.default_steps or min(tokens, MAX_DEFAULT_STEPS))
+
+    @staticmethod
+    def _seeds(seed: int | None, plan: list[tuple[int, int]]) -> list[int | None]:
+        """Row seeds depend on the alternative index only, never on the row's place in the batch."""
+        return [None if seed is None else seed + j for _, j in plan]
+
+    @staticmethod
+    def _result(
+        candidates: list[Candidate],
+        alternatives: int,
+        nfe: int,
+        start: float,
+        tokenize_ms: float,
+        prefill_ms: float,
+        denoise_ms: float,
+    ) -> Result:
+        ranked = rank(candidates)
+        best = ranked[0]
+        total = (time.perf_counter() - start) * 1000
+        return Result(
+            text=best.text,
+            confidence=best.confidence,
+            nfe=nfe,
+            timings=Timings(tokenize_ms, prefill_ms, denoise_ms, total),
+            alternatives=ranked[: max(1, alternatives)],
+        )
+
+
+def _context_sizes(limit: int) -> list[int]:
+    """Context lengths whose buckets cover every context up to ``limit`` tokens."""
+    from diffusion_lsp.engine.fastpath import CONTEXT_BUCKETS
+
+    return [b for b in CONTEXT_BUCKETS if b < limit] + [limit]

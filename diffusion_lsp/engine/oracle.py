@@ -1,0 +1,66 @@
+"""A deterministic oracle denoiser for tests: its logits put known mass on a known answer.
+
+It stands where a model's denoiser stands, so the sampler, the policies, length search, trimming and
+ranking can be checked for exact outputs. Not a model: it knows the answer in advance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from diffusion_lsp.engine.masked import Rows
+
+
+class OracleDenoiser:
+    """Answers a hole that starts at ``hole_start`` and ends ``after`` tokens before each row's end.
+
+    In a hole of length n >= len(answer), position j gets ``answer[j]`` (then ``filler``) with
+    probability ``confidence[j]`` (default 0.99, then 0.98, ... so the most confident comes first);
+    a hole too short for the answer gets uniform logits (confidence 1/V). ``calls`` counts forwards.
+    """
+
+    def __init__(
+        self,
+        answer: Sequence[int],
+        *,
+        vocab_size: int,
+        hole_start: int,
+        after: int,
+        filler: int,
+        confidence: Sequence[float] | None = None,
+    ) -> None:
+        self.answer = list(answer)
+        self.vocab_size = vocab_size
+        self.hole_start = hole_start
+        self.after = after
+        self.filler = filler
+        self.confidence = list(confidence) if confidence is not None else None
+        self.calls = 0
+        self.shift = False
+
+    def _conf(self, j: int) -> float:
+        if self.confidence is not None and j < len(self.confidence):
+            return self.confidence[j]
+        return max(0.5, 0.99 - 0.01 * j)
+
+    def __call__(self, tokens: torch.Tensor, attention: torch.Tensor, rows: Rows) -> torch.Tensor:
+        import torch
+
+        self.calls += 1
+        b, pos = rows
+        logits = torch.zeros((len(b), self.vocab_size))  # [N, V]
+        lengths = attention.sum(dim=1)  # [B]
+        for i, (row, p) in enumerate(zip(b.tolist(), pos.tolist())):
+            n = int(lengths[row]) - self.after - self.hole_start  # this row's hole length
+            j = p - self.hole_start
+            if n < len(self.answer):
+                continue  # uniform: the answer does not fit
+            target = self.answer[j] if j < len(self.answer) else self.filler
+            c = self._conf(j)
+            logits[i, target] = math.log(c * (self.vocab_size - 1) / (1 - c))
+        return logits

@@ -1,0 +1,71 @@
+"""The speed benchmark runs end to end in its --tiny mode on the CPU and writes its docs section."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_speed.py"
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("bench_speed", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_tiny_run_measures_every_phase_and_writes_the_section(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # the interpreter is far too slow here
+    bench = load()
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\n## Quality\n\nkept as is\n")
+    assert bench.main(["--tiny", "--out", str(tmp_path / "out"), "--docs", str(docs)]) == 0
+
+    res = json.loads((tmp_path / "out" / "speed.json").read_text())
+    assert not res.get("failed"), res.get("failed")
+    plan = bench.TINY
+    dense, gemma = res["dense"], res["gemma"]
+    assert len(dense["rows"]) == len(plan.contexts) * len(plan.lengths)
+    assert len(gemma["rows"]) == len(plan.contexts) * len(plan.lengths)
+    for row in dense["rows"] + gemma["rows"]:
+        assert row["engine"]["p50"] > 0 and row["floor_ms"] > 0
+    assert 0.0 <= dense["dual_cache"]["token_agreement_with_uncached"] <= 1.0
+    # typing: the first request encodes the whole prompt, later ones only what was typed
+    encoded = gemma["typing"]["encoded_per_request"]
+    assert encoded[0] == plan.typing_context + 1
+    assert all(1 <= n <= 6 for n in encoded[1:])
+    assert set(res["kernel"]["rows"][0]) >= {"rows", "vocab", "torch_ms"}
+
+    text = docs.read_text()
+    assert "## Quality\n\nkept as is" in text
+    assert text.count("## Speed (GPU)") == 1
+    assert "| context | infill |" in text
+    # rendering again replaces the section instead of adding a second one
+    assert bench.main(["--render", str(tmp_path / "out" / "speed.json"), "--docs", str(docs)]) == 0
+    assert docs.read_text().count("## Speed (GPU)") == 1
+
+
+def test_build_random_keeps_shared_weights_shared():
+    torch = pytest.importorskip("torch")
+    from transformers import DiffusionGemmaForBlockDiffusion
+
+    bench = load()
+    cfg = bench.gemma_config(tiny=True)
+    model = bench.build_random(
+        DiffusionGemmaForBlockDiffusion, cfg, torch.device("cpu"), torch.float32
+    )
+    ref = DiffusionGemmaForBlockDiffusion(cfg)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in ref.parameters())
+    enc = model.model.encoder.language_model.layers[0].experts.gate_up_proj
+    assert enc is model.model.decoder.layers[0].experts.gate_up_proj
+    ref_buffers = dict(ref.named_buffers())
+    for name, buf in model.named_buffers():
+        assert torch.equal(buf, ref_buffers[name]), name
+    assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -1,0 +1,130 @@
+"""The worker (cancellation, supersession, never blocking the loop), context windows and ranking."""
+
+import asyncio
+import threading
+
+import pytest
+
+from diffusion_lsp.engine.api import Cancelled, Candidate
+from diffusion_lsp.engine.candidates import cut_single_line, default_lengths, rank, trim_filler
+from diffusion_lsp.engine.context import window
+from diffusion_lsp.engine.worker import Worker
+
+
+def stepping_job(started: threading.Event, steps: list[int], n: int = 1000):
+    def job(token):
+        started.set()
+        for i in range(n):
+            token.raise_if_cancelled()
+            steps.append(i)
+            threading.Event().wait(0.001)
+        return "done"
+
+    return job
+
+
+async def test_a_cancelled_request_stops_its_job_within_one_step():
+    worker = Worker()
+    started, steps = threading.Event(), []
+    task = asyncio.ensure_future(worker.run(stepping_job(started, steps)))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # the job sees the flag at its next step; wait for the worker to go idle, then no more steps
+    await asyncio.wrap_future(worker.submit(lambda t: None))
+    count = len(steps)
+    assert count < 1000
+    await asyncio.wrap_future(worker.submit(lambda t: None))
+    assert len(steps) == count
+    worker.shutdown()
+
+
+async def test_a_newer_job_with_the_same_key_supersedes_the_older():
+    worker = Worker()
+    started, steps = threading.Event(), []
+    first = asyncio.ensure_future(worker.run(stepping_job(started, steps), key="doc"))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait)
+    queued = asyncio.ensure_future(worker.run(lambda t: "queued", key="doc"))
+    newest = asyncio.ensure_future(worker.run(lambda t: "newest", key="doc"))
+    with pytest.raises(Cancelled):
+        await first
+    with pytest.raises(Cancelled):
+        await queued
+    assert await newest == "newest"
+    worker.shutdown()
+
+
+async def test_other_keys_are_not_superseded_and_errors_reach_the_awaiter():
+    worker = Worker()
+    a = asyncio.ensure_future(worker.run(lambda t: "a", key="a"))
+    b = asyncio.ensure_future(worker.run(lambda t: "b", key="b"))
+    assert (await a, await b) == ("a", "b")
+
+    def boom(token):
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        await worker.run(boom)
+    assert await worker.run(lambda t: "still alive") == "still alive"
+    worker.shutdown()
+
+
+async def test_the_event_loop_keeps_running_while_a_job_runs():
+    worker = Worker()
+    release = threading.Event()
+    job = asyncio.ensure_future(worker.run(lambda t: release.wait(5)))
+    ticks = 0
+    for _ in range(5):
+        await asyncio.sleep(0)
+        ticks += 1
+    assert ticks == 5 and not job.done()
+    release.set()
+    assert await job is True
+    worker.shutdown()
+
+
+def count_words(lines):
+    return [len(line.split()) or 1 for line in lines]
+
+
+def test_window_keeps_nearest_lines_and_whole_hole_lines():
+    prefix = "".join(f"p{i} a b\n" for i in range(100)) + "def f(x, y"
+    suffix = "):\n" + "".join(f"s{i} a b\n" for i in range(100))
+    pre, suf = window(prefix, suffix, count_words, budget=40)
+    assert pre.endswith("p99 a b\ndef f(x, y") and suf.startswith("):\ns0 a b\n")
+    assert prefix.endswith(pre) and suffix.startswith(suf)
+    assert sum(count_words(pre.splitlines(True) + suf.splitlines(True))) <= 40
+    assert pre.count("\n") > suf.count("\n")  # the prefix gets the larger share
+
+
+def test_window_gives_unused_budget_to_the_other_side():
+    prefix = "".join(f"p{i}\n" for i in range(100))
+    pre, suf = window(prefix, "end", count_words, budget=50)
+    assert suf == "end" and len(pre.splitlines()) == 49
+
+
+def test_window_keeps_the_hole_line_even_over_budget():
+    pre, suf = window("x " * 100, " y" * 100, count_words, budget=5)
+    assert pre == "x " * 100 and suf == " y" * 100
+
+
+def test_trim_filler_and_single_line_cut():
+    ids, conf = trim_filler([5, 0, 6, 9, 7], [0.5, 0.1, 0.6, 0.9, 0.7], filler={0}, stop={9})
+    assert ids == [5, 6] and conf == [0.5, 0.6]
+    text, conf = cut_single_line("ab\ncd", [0.1, 0.2, 0.3], ["a", "b\nc", "d"])
+    assert text == "ab" and conf == [0.1, 0.2]
+
+
+def test_rank_prefers_confident_non_empty_unique_texts():
+    cands = [
+        Candidate("", (0.99,), 4),
+        Candidate("x", (0.5,), 4),
+        Candidate("y", (0.9, 0.8), 8),
+        Candidate("x", (0.7,), 8),
+    ]
+    ranked = rank(cands)
+    assert [c.text for c in ranked] == ["y", "x", ""]
+    assert ranked[1].length == 8
+    assert default_lengths(16, single_line=True) == (4, 8, 16)
+    assert default_lengths(2, single_line=True) == (2,)
