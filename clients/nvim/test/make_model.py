@@ -98,7 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     subprocess.run(
-        [sys.executable, "-m", "diffusion_lsp.engine.tiny", "--out", str(args.out)], check=True
+        [
+            sys.executable,
+            "-m",
+            "diffusion_lsp.engine.tiny",
+            "--out",
+            str(args.out),
+            "--family",
+            "masked",
+        ],
+        check=True,
     )
     fixture = json.loads((HERE / "fixtures" / "fix.json").read_text())
     # The lines as Neovim sends them: each ends with a line break.

@@ -1,0 +1,394 @@
+// End-to-end test of the VS Code extension in a real VS Code (code-server), driven by Debian's
+// Chromium through puppeteer-core: an inline suggestion shows the language server's completion as
+// ghost text, and "Diffusion: Refine Selection" changes the document.
+//
+// Environment (all optional):
+//   DIFFUSION_LSP_E2E_SERVER  JSON argv of the server   (default: <repo>/.venv/bin/diffusion-lsp serve)
+//   DIFFUSION_LSP_E2E_ENV     JSON object added to the server's environment
+//   DIFFUSION_LSP_E2E_PYTHON  Python that makes the tiny model (default: <repo>/.venv/bin/python)
+//   DIFFUSION_LSP_E2E_MODEL   a model directory to use instead of making the tiny model
+//   DIFFUSION_LSP_E2E_SCREENSHOT  where to save the ghost-text screenshot
+//   CHROMIUM                  the browser (default: /usr/bin/chromium)
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import puppeteer from 'puppeteer-core';
+
+import { LspClient } from './lspClient.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const extensionRoot = path.resolve(here, '..', '..');
+const repoRoot = path.resolve(extensionRoot, '..', '..');
+const codeServer = path.join(here, 'node_modules', '.bin', 'code-server');
+const vsix = path.join(extensionRoot, 'diffusion-lsp.vsix');
+const chromium = process.env.CHROMIUM || '/usr/bin/chromium';
+const serverArgv = JSON.parse(process.env.DIFFUSION_LSP_E2E_SERVER || 'null') ?? [path.join(repoRoot, '.venv', 'bin', 'diffusion-lsp'), 'serve'];
+const serverEnv = JSON.parse(process.env.DIFFUSION_LSP_E2E_ENV || '{}');
+const python = process.env.DIFFUSION_LSP_E2E_PYTHON || path.join(repoRoot, '.venv', 'bin', 'python');
+const screenshot = process.env.DIFFUSION_LSP_E2E_SCREENSHOT || path.join(repoRoot, 'build', 'e2e', 'vscode-ghost-text.png');
+const STEP_TIMEOUT_MS = 120_000;
+
+// The file the editor opens. The inline suggestion is asked for at the end of INLINE_LINE (1-based);
+// "Refine Selection" rewrites REFINE_LINE.
+const DEMO = `def mean(values):
+    """Return the arithmetic mean of a list of numbers."""
+    total = sum(values)
+    count = len(values)
+    return total / count
+
+
+def describe(values):
+    m = mean(values)
+    spread = round(max(values) - min(values), 2)
+    return f"mean={m} spread={spread}"
+`;
+const DEMO_LINES = DEMO.split('\n');
+const INLINE_LINE = 9;
+const INLINE_COLUMN = DEMO_LINES[INLINE_LINE - 1].length + 1;
+const REFINE_LINE = 10;
+
+const started = Date.now();
+function log(message) {
+  console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
+}
+
+class Failure extends Error {}
+
+function fail(message) {
+  throw new Failure(message);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(what, probe, timeoutMs = STEP_TIMEOUT_MS, intervalMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (error) {
+      if (error instanceof Failure) throw error;
+      last = error;
+    }
+    if (Date.now() > deadline) fail(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** The settings both the editor and the reference client give the server. */
+function serverSettings(modelDir) {
+  return { model: modelDir, device: 'cpu' };
+}
+
+function makeModel(work) {
+  if (process.env.DIFFUSION_LSP_E2E_MODEL !== undefined) return process.env.DIFFUSION_LSP_E2E_MODEL;
+  const out = path.join(work, 'tiny-model');
+  log(`making the tiny model in ${out}`);
+  execFileSync(python, ['-m', 'diffusion_lsp.engine.tiny', '--out', out], {
+    stdio: 'inherit',
+    env: { ...process.env, ...serverEnv },
+  });
+  return out;
+}
+
+/** Asks the server itself (a fresh process, same settings) for the invoked inline completion. */
+async function expectedCompletion(file, settings) {
+  const client = new LspClient(serverArgv[0], serverArgv.slice(1), serverEnv, { log: (text) => process.stderr.write(text) });
+  try {
+    client.onRequest('workspace/configuration', (params) => params.items.map(() => settings));
+    const uri = `file://${file}`;
+    await client.request('initialize', {
+      processId: process.pid,
+      rootUri: `file://${path.dirname(file)}`,
+      capabilities: {
+        textDocument: { inlineCompletion: {}, synchronization: {} },
+        window: { workDoneProgress: false },
+        workspace: { configuration: true },
+      },
+      initializationOptions: settings,
+    });
+    const ready = client.waitForNotification('diffusionLsp/status', (status) => status.state !== 'loading');
+    client.notify('initialized', {});
+    client.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'python', version: 1, text: DEMO } });
+    const status = await ready;
+    if (status.state !== 'ready') fail(`the reference server did not load the model: ${JSON.stringify(status)}`);
+    const result = await client.request('textDocument/inlineCompletion', {
+      textDocument: { uri },
+      position: { line: INLINE_LINE - 1, character: INLINE_COLUMN - 1 },
+      context: { triggerKind: 1 },
+    });
+    const items = Array.isArray(result) ? result : result?.items ?? [];
+    if (items.length === 0) fail('the server returned no inline completion for the demo file');
+    const item = items[0];
+    const text = typeof item.insertText === 'string' ? item.insertText : item.insertText.value;
+    return { text, status };
+  } finally {
+    await client.shutdown();
+  }
+}
+
+function writeWorkspace(work, settings) {
+  const workspace = path.join(work, 'workspace');
+  mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+  const file = path.join(workspace, 'demo.py');
+  writeFileSync(file, DEMO);
+  writeFileSync(
+    path.join(workspace, '.vscode', 'settings.json'),
+    JSON.stringify(
+      {
+        'diffusionLsp.server.command': serverArgv,
+        'diffusionLsp.server.env': serverEnv,
+        ...Object.fromEntries(Object.entries(settings).map(([key, value]) => [`diffusionLsp.${key}`, value])),
+      },
+      null,
+      2,
+    ),
+  );
+  return { workspace, file };
+}
+
+function writeUserSettings(userData) {
+  mkdirSync(path.join(userData, 'User'), { recursive: true });
+  writeFileSync(
+    path.join(userData, 'User', 'settings.json'),
+    JSON.stringify({
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'workbench.enableExperiments': false,
+      'security.workspace.trust.enabled': false,
+      'telemetry.telemetryLevel': 'off',
+      'update.mode': 'none',
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'editor.inlineSuggest.enabled': true,
+      'editor.minimap.enabled': false,
+      'chat.commandCenter.enabled': false,
+      'window.commandCenter': false,
+    }),
+  );
+}
+
+async function startCodeServer(work, workspace) {
+  const userData = path.join(work, 'user-data');
+  const extensions = path.join(work, 'extensions');
+  writeUserSettings(userData);
+  const common = ['--user-data-dir', userData, '--extensions-dir', extensions];
+  const env = { ...process.env, XDG_CONFIG_HOME: path.join(work, 'config'), XDG_DATA_HOME: path.join(work, 'data') };
+  log(`installing ${path.relative(repoRoot, vsix)} into code-server`);
+  execFileSync(codeServer, [...common, '--install-extension', vsix], { stdio: 'inherit', env });
+  const port = await freePort();
+  const args = [
+    ...common,
+    '--auth', 'none',
+    '--bind-addr', `127.0.0.1:${port}`,
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+    '--ignore-last-opened',
+    workspace,
+  ];
+  const child = spawn(codeServer, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  await waitFor('code-server to listen', async () => {
+    if (child.exitCode !== null) fail(`code-server exited (${child.exitCode}):\n${output}`);
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+    return response.ok;
+  }, 60_000);
+  log(`code-server ${path.basename(codeServer)} listening on ${port}`);
+  return {
+    url: `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`,
+    userData,
+    output: () => output,
+    stop: async () => {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The editor's visible lines, in order, with the non-breaking spaces Monaco renders as spaces. */
+async function editorText(page) {
+  return page.evaluate(() => {
+    const editor = document.querySelector('.editor-instance .monaco-editor .view-lines');
+    if (!editor) return null;
+    const lines = [...editor.querySelectorAll(':scope > .view-line')]
+      .map((line) => {
+        const copy = line.cloneNode(true);
+        copy.querySelectorAll('.ghost-text-decoration').forEach((ghost) => ghost.remove());
+        return { top: parseFloat(line.style.top), text: copy.textContent.replace(/\u00a0/g, ' ') };
+      })
+      .sort((a, b) => a.top - b.top);
+    return lines.map((line) => line.text).join('\n');
+  });
+}
+
+/** The ghost text Monaco shows: the part inside the cursor's line, then the extra lines below it. */
+async function ghostText(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector('.editor-instance .monaco-editor');
+    if (!root) return null;
+    const inline = [...root.querySelectorAll('.ghost-text-decoration')].map((node) => node.textContent).join('');
+    const extra = [...root.querySelectorAll('.ghost-text .view-line, .ghost-text-decoration-preview ~ .view-line')]
+      .map((node) => node.textContent);
+    if (!inline && extra.length === 0) return null;
+    return [inline, ...extra].join('\n').replace(/\u00a0/g, ' ');
+  });
+}
+
+async function statusBarText(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('.statusbar-item')].map((item) => item.textContent.trim()).find((text) => text.startsWith('Diffusion:')) ?? null,
+  );
+}
+
+/** Texts of the notification toasts on screen (messages from the extension end up there). */
+async function toasts(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('.notifications-toasts .notification-list-item-message')].map((message) => message.textContent.trim()),
+  );
+}
+
+async function runCommand(page, label) {
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget .quick-input-box input', { visible: true });
+  await page.keyboard.type(label);
+  await waitFor(`the command palette to offer "${label}"`, () =>
+    page.evaluate((wanted) => {
+      const rows = [...document.querySelectorAll('.quick-input-widget .monaco-list-row')];
+      return rows.some((row) => (row.getAttribute('aria-label') || '').includes(wanted));
+    }, label),
+  );
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.quick-input-widget', { hidden: true });
+}
+
+async function goTo(page, line, column) {
+  await page.keyboard.down('Control');
+  await page.keyboard.press('KeyG');
+  await page.keyboard.up('Control');
+  await page.waitForSelector('.quick-input-widget .quick-input-box input', { visible: true });
+  await page.keyboard.type(`${line}:${column}`);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.quick-input-widget', { hidden: true });
+}
+
+async function main() {
+  if (!existsSync(vsix)) fail(`${vsix} is missing: run \`npm run package\` first`);
+  if (!existsSync(codeServer)) fail(`${codeServer} is missing: run \`npm ci\` in ${here}`);
+  const work = mkdtempSync(path.join(tmpdir(), 'diffusion-lsp-e2e-'));
+  let codeServerHandle;
+  let browser;
+  try {
+    const settings = serverSettings(makeModel(work));
+    const { workspace, file } = writeWorkspace(work, settings);
+
+    log(`asking the server for the expected completion at ${INLINE_LINE}:${INLINE_COLUMN}`);
+    const expected = await expectedCompletion(file, settings);
+    log(`the server completes with ${JSON.stringify(expected.text)} (${expected.status.model}, ${expected.status.device})`);
+
+    codeServerHandle = await startCodeServer(work, workspace);
+    browser = await puppeteer.launch({
+      executablePath: chromium,
+      headless: true,
+      userDataDir: path.join(work, 'chromium'),
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--window-size=1200,760',
+      ],
+      defaultViewport: { width: 1200, height: 760 },
+    });
+    const page = await browser.newPage();
+    page.setDefaultTimeout(30_000);
+    await page.goto(codeServerHandle.url, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('.monaco-workbench');
+    log('the workbench is up; opening demo.py');
+
+    const row = await page.waitForSelector('.explorer-folders-view .monaco-list-row[aria-label^="demo.py"]');
+    await row.click();
+    await waitFor('demo.py in the editor', async () => (await editorText(page))?.startsWith('def mean(values):'));
+
+    const status = await waitFor('the extension to report the server ready', async () => {
+      const text = await statusBarText(page);
+      if (text && /error/.test(text)) fail(`the status bar shows an error: ${text}`);
+      return text && !/starting|loading|stopped/.test(text) ? text : null;
+    });
+    log(`status bar: ${status}`);
+
+    await goTo(page, INLINE_LINE, INLINE_COLUMN);
+    await runCommand(page, 'Trigger Inline Suggestion');
+    const shown = await waitFor('ghost text', () => ghostText(page));
+    log(`ghost text: ${JSON.stringify(shown)}`);
+    mkdirSync(path.dirname(screenshot), { recursive: true });
+    await page.screenshot({ path: screenshot });
+    log(`screenshot saved to ${screenshot}`);
+    if (shown !== expected.text) {
+      fail(`the ghost text ${JSON.stringify(shown)} is not the server's completion ${JSON.stringify(expected.text)}`);
+    }
+    await page.keyboard.press('Escape');
+    await waitFor('the ghost text to go', async () => (await ghostText(page)) === null, 30_000);
+
+    const before = await editorText(page);
+    if (before !== DEMO) fail(`the editor does not show demo.py as written:\n${before}`);
+    await goTo(page, REFINE_LINE, 1);
+    await page.keyboard.down('Shift');
+    await page.keyboard.press('End');
+    await page.keyboard.up('Shift');
+    await runCommand(page, 'Diffusion: Refine Selection');
+    const after = await waitFor('Refine Selection to change the document', async () => {
+      const messages = (await toasts(page)).filter((text) => /Diffusion: (?!Refine Selection$)/.test(text));
+      if (messages.length > 0) fail(`Refine Selection answered: ${messages.join(' | ')}`);
+      const text = await editorText(page);
+      return text !== null && text !== before ? text : null;
+    });
+    const beforeLines = before.split('\n');
+    const afterLines = after.split('\n');
+    const added = afterLines.length - beforeLines.length;
+    const outside = (lines, tail) => [...lines.slice(0, REFINE_LINE - 1), ...lines.slice(lines.length - tail)];
+    const tail = beforeLines.length - REFINE_LINE;
+    if (JSON.stringify(outside(beforeLines, tail)) !== JSON.stringify(outside(afterLines, tail))) {
+      fail(`Refine Selection changed text outside the selection:\n${after}`);
+    }
+    const refined = afterLines.slice(REFINE_LINE - 1, REFINE_LINE + added);
+    log(`Refine Selection rewrote line ${REFINE_LINE} as ${JSON.stringify(refined.join('\n'))}`);
+    log('PASS');
+  } catch (error) {
+    if (codeServerHandle) {
+      console.error(`--- code-server output ---\n${codeServerHandle.output().slice(-4000)}`);
+      const logs = execFileSync('find', [codeServerHandle.userData, '-name', '*.log', '-path', '*Diffusion*'], { encoding: 'utf8' }).trim();
+      for (const file of logs.split('\n').filter(Boolean)) {
+        console.error(`--- ${file} ---\n${readFileSync(file, 'utf8').slice(-4000)}`);
+      }
+    }
+    throw error;
+  } finally {
+    await browser?.close();
+    await codeServerHandle?.stop();
+    if (!process.env.DIFFUSION_LSP_E2E_KEEP) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,138 @@
+"""A deterministic fake engine for testing the language server's protocol behaviour (never a product path).
+
+It is reachable only through ``diffusion-lsp serve --fake-engine``. Its texts are a pure function of
+the request, so tests can state them exactly, and it runs a real step loop (checking the cancel token
+between steps, sleeping ``step_ms`` per step) so cancellation and supersession are observable.
+
+The ``model`` setting configures it: empty, or ``fake:key=value,...`` with keys
+
+- ``step_ms`` (default 0): milliseconds per denoising step;
+- ``load_ms`` (default 0): milliseconds the "load" takes (reported as progress in ten parts);
+- ``fail``: load fails with this message (a ``ModelLoadError``).
+
+Texts (``n`` = ``len(prefix)``, ``i`` = the alternative's index):
+
+- infill, alternative ``i``: ``v{i}_{n}``, except alternative 1, which repeats the suffix's first
+  non-blank line (so tests see the server drop a candidate that merely repeats the suffix);
+  cut to ``max_tokens`` characters (a fake token is a character);
+- refine: every integer literal in the text plus one (``x = 1`` -> ``x = 2``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from diffusion_lsp.engine import api
+
+DEFAULT_STEPS = 8
+
+
+@dataclass(frozen=True)
+class FakeOptions:
+    step_ms: float = 0.0
+    load_ms: float = 0.0
+    fail: str = ""
+
+    @classmethod
+    def parse(cls, model: str | None) -> FakeOptions:
+        if not model:
+            return cls()
+        if not model.startswith("fake:"):
+            raise api.ModelLoadError(
+                f"the fake engine does not load {model!r}",
+                "use an empty model or 'fake:step_ms=N,load_ms=N,fail=MESSAGE'",
+            )
+        opts: dict[str, str] = {}
+        for part in filter(None, model[len("fake:") :].split(",")):
+            key, _, value = part.partition("=")
+            opts[key.strip()] = value.strip()
+        return cls(
+            step_ms=float(opts.get("step_ms", 0)),
+            load_ms=float(opts.get("load_ms", 0)),
+            fail=opts.get("fail", ""),
+        )
+
+
+def infill_text(request: api.InfillRequest, index: int) -> str:
+    """The fake's text for alternative ``index`` of ``request``."""
+    if index == 1:
+        repeat = next((line.strip() for line in request.suffix.splitlines() if line.strip()), "")
+        if repeat:
+            return repeat[: request.max_tokens]
+    return f"v{index}_{len(request.prefix)}"[: request.max_tokens]
+
+
+def refine_text(text: str) -> str:
+    """The fake's rewrite: each integer literal plus one."""
+    return re.sub(r"\b\d+\b", lambda m: str(int(m.group()) + 1), text)
+
+
+class FakeEngine:
+    """Implements ``api.Engine`` with exact, instant (or ``step_ms``-paced) answers."""
+
+    def __init__(self, spec: api.ModelSpec, options: FakeOptions) -> None:
+        self.spec = spec
+        self.options = options
+        self.info = api.EngineInfo(
+            model=spec.model or "fake", family="masked", device="cpu", dtype="float32"
+        )
+
+    def _denoise(self, steps: int | None, cancel: api.CancelToken | None) -> int:
+        """Run the step loop; returns the number of steps (nfe)."""
+        n = steps or DEFAULT_STEPS
+        for _ in range(n):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            if self.options.step_ms:
+                time.sleep(self.options.step_ms / 1000)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        return n
+
+    def infill(
+        self, request: api.InfillRequest, cancel: api.CancelToken | None = None
+    ) -> api.Result:
+        start = time.perf_counter()
+        nfe = self._denoise(request.steps, cancel)
+        cands = tuple(
+            api.Candidate(text=infill_text(request, i), confidence=(1.0 - 0.1 * i,), length=4)
+            for i in range(max(1, request.alternatives))
+        )
+        return _result(cands, nfe, start)
+
+    def refine(
+        self, request: api.RefineRequest, cancel: api.CancelToken | None = None
+    ) -> api.Result:
+        start = time.perf_counter()
+        nfe = self._denoise(request.steps, cancel)
+        cand = api.Candidate(text=refine_text(request.text), confidence=(1.0,), length=4)
+        return _result((cand,), nfe, start)
+
+
+def _result(cands: tuple[api.Candidate, ...], nfe: int, start: float) -> api.Result:
+    ms = (time.perf_counter() - start) * 1000
+    return api.Result(
+        text=cands[0].text,
+        confidence=cands[0].confidence,
+        nfe=nfe,
+        timings=api.Timings(denoise_ms=ms, total_ms=ms),
+        alternatives=cands,
+    )
+
+
+def load_fake_engine(
+    spec: api.ModelSpec, progress: Callable[[str, float | None], None] | None = None
+) -> FakeEngine:
+    """Same signature as ``diffusion_lsp.engine.load_engine``; raises ``ModelLoadError`` on ``fail``."""
+    options = FakeOptions.parse(spec.model)
+    for part in range(10):
+        if progress is not None:
+            progress("loading the fake model", part / 10)
+        if options.load_ms:
+            time.sleep(options.load_ms / 10000)
+    if options.fail:
+        raise api.ModelLoadError(options.fail, "this is the fake engine's configured failure")
+    return FakeEngine(spec, options)

@@ -1,0 +1,134 @@
+"""``textDocument/codeAction`` and ``codeAction/resolve``: fill a hole, fill all holes of a function,
+fix a syntax error, refine a selection.
+
+Listing runs on the event loop and only looks at regions (never the model); ``data`` remembers what
+to do and on which document version. Resolve computes the edit on the worker (``rewrite.compute``).
+Clients that cannot resolve an edit get a command (``diffusionLsp.fill|fix|refine``) instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from diffusion_lsp import textops
+from diffusion_lsp.lsp import rewrite
+from diffusion_lsp.lsp.diagnostics import SOURCE
+from diffusion_lsp.lsp.documents import parse_range, range_json, text_range
+from diffusion_lsp.region import fix_regions, hole_regions, refine_region
+
+if TYPE_CHECKING:
+    from diffusion_lsp.lsp.server import DiffusionLanguageServer
+
+FILL_HOLE = "Fill hole"
+FILL_ALL = "Fill all holes in this function"
+FIX = "Fix syntax error"
+REFINE = "Refine selection"
+KIND = {
+    "fix": types.CodeActionKind.QuickFix,
+    "fill": types.CodeActionKind.RefactorRewrite,
+    "refine": types.CodeActionKind.RefactorRewrite,
+}
+
+
+def _span(regions: list) -> textops.Range:
+    return textops.Range(regions[0].range.start, max(r.range.end for r in regions))
+
+
+def _wanted(kind: str, only: list[str] | None) -> bool:
+    """Whether the client's ``only`` filter admits an action of ``kind`` (prefix match)."""
+    if not only:
+        return True
+    full = KIND[kind].value
+    return any(full == o or full.startswith(f"{o}.") for o in only)
+
+
+def _resolves_edits(server: DiffusionLanguageServer) -> bool:
+    text_doc = server.client_capabilities.text_document
+    support = text_doc.code_action.resolve_support if text_doc and text_doc.code_action else None
+    return support is not None and "edit" in support.properties
+
+
+def register(server: DiffusionLanguageServer) -> None:
+    # Runs on the event loop: regions only, no model.
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(
+            code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite],
+            resolve_provider=True,
+        ),
+    )
+    def code_actions(params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        uri = params.text_document.uri
+        entry = server.documents.usable(uri)
+        if entry is None or entry.doc is None:
+            return None
+        doc, rng = entry.doc, text_range(params.range)
+        only = [str(k.value if hasattr(k, "value") else k) for k in params.context.only or []]
+        offers: list[tuple[str, str, textops.Range, list[types.Diagnostic]]] = []
+
+        if _wanted("fix", only):
+            errors = [r for r in fix_regions(doc, rng.start) if rewrite.overlaps(r, rng)]
+            if errors:
+                span = _span(errors)
+                diags = [
+                    d
+                    for d in params.context.diagnostics
+                    if d.source == SOURCE
+                    and not (
+                        text_range(d.range).end < span.start or span.end < text_range(d.range).start
+                    )
+                ]
+                offers.append((FIX, "fix", span, diags))
+        if _wanted("fill", only):
+            holes = hole_regions(doc, rng.start)
+            here = [h for h in holes if rewrite.overlaps(h, rng)]
+            if here:
+                offers.append((FILL_HOLE, "fill", _span(here), []))
+            if len(holes) > 1 or (holes and not here):
+                offers.append((FILL_ALL, "fill", _span(holes), []))
+        if _wanted("refine", only) and rng.start != rng.end and refine_region(doc, rng) is not None:
+            offers.append((REFINE, "refine", rng, []))
+
+        resolvable = _resolves_edits(server)
+        actions = []
+        for title, kind, span, diags in offers:
+            action = types.CodeAction(
+                title=title,
+                kind=KIND[kind],
+                diagnostics=diags or None,
+                is_preferred=True if kind == "fix" else None,
+            )
+            if resolvable:
+                action.data = {
+                    "uri": uri,
+                    "kind": kind,
+                    "range": range_json(span),
+                    "version": entry.version,
+                }
+            else:
+                action.command = types.Command(
+                    title=title, command=f"diffusionLsp.{kind}", arguments=[uri, range_json(span)]
+                )
+            actions.append(action)
+        return actions
+
+    # Runs the engine on the worker (awaited; cancellable).
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve(action: types.CodeAction) -> types.CodeAction:
+        data: Any = action.data
+        if not isinstance(data, dict) or data.get("kind") not in rewrite.KINDS:
+            return action
+        rng = parse_range(data.get("range"))
+        uri, version = data.get("uri"), data.get("version")
+        if not isinstance(uri, str) or rng is None:
+            return action
+        outcome = await rewrite.compute(
+            server, uri, data["kind"], rng, version if isinstance(version, int) else None
+        )
+        if outcome.edit is None:
+            server.warn(f"{action.title}: {outcome.message}")
+        else:
+            action.edit = outcome.edit
+        return action

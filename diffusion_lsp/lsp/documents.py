@@ -1,0 +1,198 @@
+"""The open documents: the server's one copy of each file's text, kept in sync incrementally (UTF-16).
+
+pygls' own workspace is bypassed (see ``server.DiffusionProtocol``), so this store is the only source
+of truth. Each document is a ``region.Document`` (text, line index, tree-sitter tree, updated edit by
+edit). A document the features cannot serve (binary, not valid Unicode, too large) is still tracked
+exactly, as plain text, and says why in ``problem``; it becomes a full document again when fixed.
+Runs on the event loop: each change costs an incremental reparse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from diffusion_lsp import textops
+from diffusion_lsp.region import Document
+
+log = logging.getLogger(__name__)
+
+
+def text_range(rng: types.Range) -> textops.Range:
+    return textops.Range(
+        textops.Position(rng.start.line, rng.start.character),
+        textops.Position(rng.end.line, rng.end.character),
+    )
+
+
+def lsp_position(pos: textops.Position) -> types.Position:
+    return types.Position(line=pos.line, character=pos.character)
+
+
+def lsp_range(rng: textops.Range) -> types.Range:
+    return types.Range(start=lsp_position(rng.start), end=lsp_position(rng.end))
+
+
+def lsp_edit(edit: textops.TextEdit) -> types.TextEdit:
+    return types.TextEdit(range=lsp_range(edit.range), new_text=edit.new_text)
+
+
+def _byte_size(text: str) -> int:
+    """UTF-8 size of ``text`` (-1 if it cannot be encoded)."""
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return -1
+
+
+def problem_with(text: str, max_bytes: int, size: bool = True) -> str:
+    """Why the features cannot serve ``text`` ('' if they can); ``size=False`` skips the size."""
+    if "\x00" in text:
+        return "the file looks binary (it contains NUL characters)"
+    n = _byte_size(text)
+    if n < 0:
+        return "the file is not valid UTF-8 (it contains unpaired surrogates)"
+    if size and n > max_bytes:
+        return f"the file is too large ({size} bytes; the limit is the maxFileBytes setting, {max_bytes})"
+    return ""
+
+
+@dataclass
+class OpenDocument:
+    """One open document. ``doc`` is None while ``problem`` is set; ``text`` is always exact."""
+
+    uri: str
+    language_id: str
+    version: int
+    doc: Document | None
+    plain: str  # the text while ``doc`` is None
+    problem: str
+
+    @property
+    def text(self) -> str:
+        return self.doc.text if self.doc is not None else self.plain
+
+
+class DocumentStore:
+    """Open documents by URI. ``max_bytes`` is read at each change (it is a setting)."""
+
+    def __init__(self, max_bytes: Callable[[], int]) -> None:
+        self._docs: dict[str, OpenDocument] = {}
+        self._max_bytes = max_bytes
+
+    def __contains__(self, uri: str) -> bool:
+        return uri in self._docs
+
+    def __iter__(self):
+        return iter(list(self._docs.values()))
+
+    def get(self, uri: str) -> OpenDocument | None:
+        """The document, whatever its state (None if it is not open)."""
+        return self._docs.get(uri)
+
+    def usable(self, uri: str) -> OpenDocument | None:
+        """The document if the features can serve it, else None (not open, binary, too large...)."""
+        entry = self._docs.get(uri)
+        if entry is None or entry.doc is None:
+            return None
+        return entry
+
+    def open(self, uri: str, language_id: str, version: int, text: str) -> OpenDocument:
+        entry = OpenDocument(uri, language_id, version, None, text, "")
+        self._settle(entry, text)
+        self._docs[uri] = entry
+        return entry
+
+    def close(self, uri: str) -> None:
+        self._docs.pop(uri, None)
+
+    def change(
+        self,
+        uri: str,
+        version: int,
+        changes: Sequence[
+            types.TextDocumentContentChangePartial | types.TextDocumentContentChangeWholeDocument
+        ],
+    ) -> OpenDocument | None:
+        """Apply the content changes in order; None (and nothing changes) if ``uri`` is not open."""
+        entry = self._docs.get(uri)
+        if entry is None:
+            log.warning("didChange for a document that is not open: %s", uri)
+            return None
+        if version <= entry.version:
+            log.warning("didChange for %s goes from version %s to %s", uri, entry.version, version)
+        entry.version = version
+        for change in changes:
+            rng = getattr(change, "range", None)
+            if entry.doc is not None and not problem_with(change.text, max_bytes=-1, size=False):
+                # The common case: an incremental edit and reparse; only the size can go wrong.
+                before = entry.doc.text
+                try:
+                    entry.doc.apply_change(
+                        text_range(rng) if rng is not None else None, change.text
+                    )
+                except Exception:  # keep the text exact even if the incremental parse fails
+                    log.exception("incremental update of %s failed; rebuilding it", uri)
+                    entry.doc = None
+                    self._settle(entry, _apply_plain(before, rng, change.text))
+                    continue
+                text, limit = entry.doc.text, self._max_bytes()
+                if 4 * len(text) > limit and _byte_size(text) > limit:
+                    self._settle(entry, text)
+            else:
+                self._settle(entry, _apply_plain(entry.text, rng, change.text))
+        return entry
+
+    def _settle(self, entry: OpenDocument, text: str) -> None:
+        """Put ``text`` in ``entry``: a full document, or plain text with its problem."""
+        entry.problem = problem_with(text, self._max_bytes())
+        if entry.problem:
+            entry.doc, entry.plain = None, text
+            log.info("%s: %s; no completions or diagnostics for it", entry.uri, entry.problem)
+        elif entry.doc is None:
+            entry.doc, entry.plain = Document(text, entry.language_id, _path(entry.uri)), ""
+        else:
+            entry.doc.set_text(text)
+
+
+def _apply_plain(text: str, rng: types.Range | None, new_text: str) -> str:
+    if rng is None:
+        return new_text
+    start, end = textops.LineIndex(text).range_offsets(text_range(rng))
+    return text[:start] + new_text + text[end:]
+
+
+def _path(uri: str) -> str | None:
+    try:
+        return to_fs_path(uri)
+    except Exception:  # a URI pygls cannot map to a path (untitled:, vscode-notebook-cell:, ...)
+        return None
+
+
+def parse_range(obj: object) -> textops.Range | None:
+    """A range from a command argument or code-action ``data`` (plain JSON); None if malformed."""
+    if isinstance(obj, types.Range):
+        return text_range(obj)
+    try:
+        start, end = obj["start"], obj["end"]  # type: ignore[index]
+        rng = textops.Range(
+            textops.Position(int(start["line"]), int(start["character"])),
+            textops.Position(int(end["line"]), int(end["character"])),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return rng
+
+
+def range_json(rng: textops.Range) -> dict:
+    """A range as plain JSON (for command arguments and code-action ``data``)."""
+    return {
+        "start": {"line": rng.start.line, "character": rng.start.character},
+        "end": {"line": rng.end.line, "character": rng.end.character},
+    }

@@ -1,0 +1,118 @@
+"""textDocument/inlineCompletion against the fake engine: texts, ranges, budgets, cache, supersession
+and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from lsp_support import TEXT_ADD, Client, pos, rng
+from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
+
+URI = "file:///work/add.py"
+TEXT = TEXT_ADD
+# The cursor after "return "; the fake fills alternative i with v{i}_{len(prefix)} (prefix: 26 chars)
+# and alternative 1 with the suffix's first line, "x = add(1, 2)", which the server drops.
+CURSOR = pos(1, 11)
+
+AUTOMATIC = types.InlineCompletionTriggerKind.Automatic
+INVOKED = types.InlineCompletionTriggerKind.Invoked
+
+
+def params(
+    position: types.Position, kind=AUTOMATIC, uri: str = URI
+) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=position,
+        context=types.InlineCompletionContext(trigger_kind=kind),
+    )
+
+
+async def complete(
+    client: Client, position=CURSOR, kind=AUTOMATIC, uri=URI
+) -> list[types.InlineCompletionItem]:
+    result = await client.text_document_inline_completion_async(params(position, kind, uri))
+    assert isinstance(result, types.InlineCompletionList)
+    return list(result.items)
+
+
+async def test_fills_the_region_at_the_cursor(client: Client):
+    client.open(URI, TEXT)
+    items = await complete(client)
+    assert [i.insert_text for i in items] == ["v0_26", "v2_26"]
+    for item in items:
+        assert item.range == rng(1, 11, 1, 11)
+    status = await client.status()
+    assert status["state"] == "ready" and status["modelCalls"] == 1
+    assert status["lastLatencyMs"] is not None
+
+
+@pytest.mark.server(init_options={"inline": {"automatic": {"maxTokens": 3}}})
+async def test_automatic_triggers_get_the_tight_budget(client: Client):
+    client.open(URI, TEXT)
+    assert [i.insert_text for i in await complete(client, kind=AUTOMATIC)] == ["v0_", "v2_"]
+    assert [i.insert_text for i in await complete(client, kind=INVOKED)] == ["v0_26", "v2_26"]
+
+
+async def test_typing_a_prefix_of_the_suggestion_is_answered_from_the_cache(client: Client):
+    client.open(URI, TEXT)
+    assert [i.insert_text for i in await complete(client)] == ["v0_26", "v2_26"]
+    client.change(URI, 2, (rng(1, 11, 1, 11), "v"))
+    items = await complete(client, pos(1, 12))
+    assert [(i.insert_text, i.range) for i in items] == [
+        ("0_26", rng(1, 12, 1, 12)),
+        ("2_26", rng(1, 12, 1, 12)),
+    ]
+    client.change(URI, 3, (rng(1, 12, 1, 12), "0"))
+    assert [i.insert_text for i in await complete(client, pos(1, 13))] == ["_26"]
+    assert (await client.status())["modelCalls"] == 1
+    # Typing something else asks the model again.
+    client.change(URI, 4, (rng(1, 13, 1, 13), "+"))
+    assert [i.insert_text for i in await complete(client, pos(1, 14))] == ["v0_29", "v2_29"]
+    assert (await client.status())["modelCalls"] == 2
+
+
+async def test_no_suggestion_mid_identifier_or_for_unknown_documents(client: Client):
+    client.open(URI, TEXT)
+    assert await complete(client, pos(0, 5)) == []  # inside "add"
+    assert await complete(client, uri="file:///work/never-opened.py") == []
+    assert (await client.status())["modelCalls"] == 0
+
+
+# Invoked requests would run 400 steps of 100 ms (40 s); automatic ones 2 steps.
+SLOW = {
+    "model": "fake:step_ms=100",
+    "inline": {"invoked": {"steps": 400}, "automatic": {"steps": 2}},
+}
+
+
+@pytest.mark.server(init_options=SLOW)
+async def test_a_newer_request_supersedes_the_older(client: Client):
+    client.open(URI, TEXT)
+    older = asyncio.ensure_future(complete(client, kind=INVOKED))
+    newer = asyncio.ensure_future(complete(client, kind=AUTOMATIC))
+    # The older one returns empty at once; a worker still busy with it would hold the newer for 40 s.
+    done = await asyncio.wait_for(asyncio.gather(older, newer), timeout=20)
+    assert done[0] == []
+    assert [i.insert_text for i in done[1]] == ["v0_26", "v2_26"]
+
+
+@pytest.mark.server(init_options=SLOW)
+async def test_cancel_request_stops_the_work(client: Client):
+    client.open(URI, TEXT)
+    request = asyncio.ensure_future(
+        client.protocol.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, params(CURSOR, INVOKED), msg_id="slow-1"
+        )
+    )
+    await asyncio.sleep(0)  # one turn of the loop: the request is written before the cancel
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="slow-1"))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await request
+    # A cancelled job stops within one step, so the next one (on the same worker) is not held up.
+    other = "file:///work/other.py"
+    client.open(other, TEXT)
+    items = await asyncio.wait_for(complete(client, kind=AUTOMATIC, uri=other), timeout=20)
+    assert [i.insert_text for i in items] == ["v0_26", "v2_26"]

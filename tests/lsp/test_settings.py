@@ -1,0 +1,125 @@
+"""The settings schema: lenient parsing with warnings, exports, and docs/configuration.md kept fresh."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from diffusion_lsp.lsp import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_and_camel_case_keys():
+    parsed, warnings = settings.parse(
+        {
+            "model": "/m",
+            "maxTokens": 64,
+            "inline": {"invoked": {"steps": 40}},
+            "diagnostics": {"enabled": False},
+        }
+    )
+    assert warnings == []
+    assert parsed.model == "/m" and parsed.max_tokens == 64
+    assert parsed.inline.invoked.steps == 40
+    assert parsed.inline.invoked.max_tokens == settings.Settings().inline.invoked.max_tokens
+    assert parsed.inline.automatic == settings.Settings().inline.automatic
+    assert parsed.diagnostics.enabled is False
+    assert settings.parse(None) == (settings.Settings(), [])
+    assert settings.parse({"diffusionLsp": {"steps": 3}})[0].steps == 3
+
+
+def test_a_bad_value_gets_a_warning_and_its_default():
+    parsed, warnings = settings.parse(
+        {
+            "steps": "many",
+            "dtype": "int3",
+            "device": "gpu0",
+            "alternatives": 0,
+            "trustRemoteCode": "yes",
+            "inline": {"automatic": {"maxTokens": True}},
+            "diagnostics": 5,
+            "colour": "blue",
+            "revision": "v1",
+        }
+    )
+    default = settings.Settings()
+    assert parsed == settings.Settings(revision="v1")
+    assert parsed.trust_remote_code is False and default.trust_remote_code is False
+    joined = "\n".join(warnings)
+    for key in (
+        "steps",
+        "dtype",
+        "device",
+        "alternatives",
+        "trustRemoteCode",
+        "inline.automatic.maxTokens",
+        "diagnostics",
+        "colour",
+    ):
+        assert f"diffusionLsp.{key}:" in joined
+    assert len(warnings) == 8
+    assert settings.parse([1, 2])[1] == [
+        "diffusionLsp: expected an object, got list; using defaults"
+    ]
+
+
+def test_model_spec_follows_the_model_settings():
+    spec = settings.parse(
+        {"model": "m", "dtype": "bfloat16", "device": "cuda:1", "trustRemoteCode": True}
+    )[0].model_spec()
+    assert (spec.model, spec.dtype, spec.device, spec.trust_remote_code) == (
+        "m",
+        "bfloat16",
+        "cuda:1",
+        True,
+    )
+    assert settings.Settings().model_spec().model is None
+
+
+def test_json_schema_covers_every_setting_and_round_trips_the_defaults():
+    schema = settings.json_schema()
+    wire = settings.to_wire(settings.Settings())
+
+    def defaults(obj):
+        return {
+            k: defaults(p) if p["type"] == "object" else p["default"]
+            for k, p in obj["properties"].items()
+        }
+
+    assert defaults(schema) == wire
+    assert settings.parse(wire) == (settings.Settings(), [])
+    flat = settings.flat_properties()
+    for key in (
+        "model",
+        "trustRemoteCode",
+        "inline.automatic.steps",
+        "inline.invoked.maxTokens",
+        "diagnostics.enabled",
+        "trace.server",
+    ):
+        assert f"diffusionLsp.{key}" in flat
+
+
+def test_schema_command_prints_json_and_markdown():
+    def run(fmt: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "diffusion_lsp", "schema", "--format", fmt],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout
+
+    assert json.loads(run("json")) == settings.json_schema()
+    assert json.loads(run("vscode"))["properties"]["diffusionLsp.alternatives"]["default"] == 3
+    assert run("markdown") == settings.markdown()
+
+
+def test_docs_configuration_md_is_up_to_date():
+    current = (ROOT / "docs" / "configuration.md").read_text()
+    assert current == settings.markdown(), (
+        "docs/configuration.md is stale: run `diffusion-lsp schema --format markdown > docs/configuration.md`"
+    )
