@@ -1,0 +1,137 @@
+--- User commands :DiffusionRefine, :DiffusionFill, :DiffusionFix and :DiffusionStatus. Each sends the
+--- matching `diffusionLsp.*` workspace command; the server applies its edit with workspace/applyEdit.
+local M = {}
+
+local api = vim.api
+local position = require('diffusion_lsp.position')
+local server = require('diffusion_lsp.server')
+local status = require('diffusion_lsp.status')
+
+local MAXCOL = 2147483647
+
+local function notify(message, level)
+  vim.notify('diffusion_lsp: ' .. message, level or vim.log.levels.INFO)
+end
+
+local get_line = position.get_line
+
+--- Bytes in the UTF-8 character that starts at byte `col` (1-based) of `line`.
+local function char_len(line, col)
+  local b = line:byte(col)
+  if not b then
+    return 0
+  end
+  if b < 0x80 then
+    return 1
+  elseif b < 0xE0 then
+    return 2
+  elseif b < 0xF0 then
+    return 3
+  end
+  return 4
+end
+
+local lsp_position = position.lsp_position
+
+--- The LSP range a command works on, from its `opts` (as nvim_create_user_command passes them).
+--- No range: `default` ('cursor' = an empty range at the cursor, 'none' = nil). A range that matches the
+--- last visual selection uses its columns (characterwise) or whole lines; any other range: whole lines.
+function M.range_from_command(bufnr, opts, encoding, default)
+  if opts.range == 0 then
+    if default == 'none' then
+      return nil
+    end
+    local pos = api.nvim_win_get_cursor(0)
+    local p = lsp_position(bufnr, pos[1] - 1, pos[2], encoding)
+    return { start = p, ['end'] = p }
+  end
+  local first, last = opts.line1 - 1, opts.line2 - 1
+  local vstart, vend = vim.fn.getpos("'<"), vim.fn.getpos("'>")
+  if vim.fn.visualmode() == 'v' and vstart[2] == opts.line1 and vend[2] == opts.line2 then
+    local end_line = get_line(bufnr, last)
+    local end_col = vend[3] >= MAXCOL and #end_line or (vend[3] - 1 + char_len(end_line, vend[3]))
+    return {
+      start = lsp_position(bufnr, first, vstart[3] - 1, encoding),
+      ['end'] = lsp_position(bufnr, last, end_col, encoding),
+    }
+  end
+  return {
+    start = { line = first, character = 0 },
+    ['end'] = lsp_position(bufnr, last, #get_line(bufnr, last), encoding),
+  }
+end
+
+local function attached_client(bufnr)
+  local client = server.client_for_buf(bufnr)
+  if not client then
+    notify(string.format("the server is not attached to this buffer (filetype '%s'); see :DiffusionStatus",
+      vim.bo[bufnr].filetype), vim.log.levels.ERROR)
+  end
+  return client
+end
+
+--- Runs workspace command `name` on `range` of `bufnr`; calls `done(result)` when the server answers.
+function M.run(name, bufnr, range, done)
+  bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
+  local client = attached_client(bufnr)
+  if not client then
+    return false
+  end
+  local arguments = { vim.uri_from_bufnr(bufnr), range or vim.NIL }
+  local ok = server.execute_command(client, 'diffusionLsp.' .. name, arguments, function(err, result)
+    if err then
+      notify(string.format('%s failed: %s', name, err.message or vim.inspect(err)), vim.log.levels.ERROR)
+    elseif type(result) == 'table' and result.message and result.message ~= '' then
+      notify(result.message, result.applied and vim.log.levels.INFO or vim.log.levels.WARN)
+    end
+    if done then
+      done(err, result)
+    end
+  end, bufnr)
+  if not ok then
+    notify(name .. ': the request could not be sent (is the server running?)', vim.log.levels.ERROR)
+  end
+  return ok
+end
+
+local function command_handler(name, default)
+  return function(opts)
+    local bufnr = api.nvim_get_current_buf()
+    local client = attached_client(bufnr)
+    if not client then
+      return
+    end
+    local range = M.range_from_command(bufnr, opts, client.offset_encoding or 'utf-16', default)
+    M.run(name, bufnr, range)
+  end
+end
+
+--- Prints the server's status (asks the server when it runs; else shows what is known).
+function M.show_status()
+  local client = server.get_client()
+  if not client then
+    api.nvim_echo({ { 'diffusion-lsp: ' .. status.format() } }, true, {})
+    return
+  end
+  server.execute_command(client, 'diffusionLsp.status', {}, function(err, result)
+    local current = status.current
+    if not err and type(result) == 'table' and result.state then
+      status.update(client.id, result)
+      current = result
+    end
+    api.nvim_echo({ { 'diffusion-lsp: ' .. status.format(current) } }, true, {})
+  end)
+end
+
+function M.create()
+  api.nvim_create_user_command('DiffusionRefine', command_handler('refine', 'cursor'),
+    { range = true, desc = 'diffusion-lsp: rewrite the selected text' })
+  api.nvim_create_user_command('DiffusionFill', command_handler('fill', 'cursor'),
+    { range = true, desc = 'diffusion-lsp: fill the hole(s) at the cursor or in the range' })
+  api.nvim_create_user_command('DiffusionFix', command_handler('fix', 'none'),
+    { range = true, desc = 'diffusion-lsp: fix the syntax error(s) in the range or the file' })
+  api.nvim_create_user_command('DiffusionStatus', M.show_status,
+    { desc = 'diffusion-lsp: show the model status' })
+end
+
+return M

@@ -1,0 +1,60 @@
+-- Entry point of the Neovim tests: nvim --headless -u test/minimal_init.lua -i NONE -c 'luafile test/run.lua'
+-- (Neovim 0.7 has no -l). Environment:
+--   DIFFUSION_LSP_TEST_CMD       JSON list: the server command (end-to-end tests need it)
+--   DIFFUSION_LSP_TEST_SETTINGS  JSON object: settings sent as initializationOptions (e.g. the tiny model)
+--   DIFFUSION_LSP_TEST_FILTER    run only tests whose name contains this string
+local here = debug.getinfo(1, 'S').source:sub(2)
+local dir = vim.fn.fnamemodify(here, ':p:h')
+package.path = dir .. '/?.lua;' .. package.path
+
+local H = require('harness')
+
+-- Errors reported through vim.notify (the plugin's own and Neovim's LSP client's) count as failures.
+local notified_errors = {}
+local notify = vim.notify
+vim.notify = function(msg, level, ...)
+  if level == vim.log.levels.ERROR then
+    table.insert(notified_errors, 'notify: ' .. tostring(msg))
+  end
+  return notify(msg, level, ...)
+end
+require('test_units')(H)
+if vim.env.DIFFUSION_LSP_TEST_CMD and vim.env.DIFFUSION_LSP_TEST_CMD ~= '' then
+  require('test_e2e')(H, {
+    cmd = vim.fn.json_decode(vim.env.DIFFUSION_LSP_TEST_CMD),
+    settings = vim.fn.json_decode(vim.env.DIFFUSION_LSP_TEST_SETTINGS or '{}'),
+  })
+else
+  H.out('note: DIFFUSION_LSP_TEST_CMD is not set; end-to-end tests skipped')
+end
+
+local v = vim.version()
+H.out(string.format('Neovim %d.%d.%d', v.major, v.minor, v.patch))
+H.run({
+  filter = vim.env.DIFFUSION_LSP_TEST_FILTER,
+  timeout_ms = 900000,
+  after_each = function()
+    -- Back to normal mode whatever a failed test left behind.
+    if vim.api.nvim_get_mode().mode ~= 'n' then
+      H.feed('<Esc>')
+      H.wait_for('normal mode', function()
+        return vim.api.nvim_get_mode().mode == 'n'
+      end)
+    end
+  end,
+  finally = function()
+    -- No error may have reached :messages during the whole run.
+    local messages = vim.fn.execute('messages')
+    local bad = vim.deepcopy(notified_errors)
+    for _, line in ipairs(vim.split(messages, '\n', { plain = true })) do
+      if line:match('^E%d+:') or line:match('^Error') or line:match('stack traceback')
+        or line:match('%]%[Error%]') or line:match('^LSP%[.-%].*[Ee]rror') and not line:match('syntax error') then
+        table.insert(bad, line)
+      end
+    end
+    if #bad > 0 then
+      error('errors in :messages:\n' .. table.concat(bad, '\n'))
+    end
+    H.out('ok   no errors in :messages')
+  end,
+})
