@@ -16,16 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# Until the embedded model ships, the demo builds a tiny RANDOM model: its text is garbage and proves
-# only the plumbing (load, tokenize, denoise, decode). Pass MODEL=<hub id or directory> for a real one.
-TINY := build/tiny-masked
-MODEL ?= $(TINY)
+# The demo fills line 5 of examples/demo.py with the embedded model (offline, CPU).
+# `make demo MODEL=<hub id or directory>` uses another model.
+MODEL ?=
 
-$(TINY)/config.json: | setup
-	$(BIN)/python -m diffusion_lsp.engine.tiny --out $(TINY) --family masked
-
-demo: setup $(if $(filter $(TINY),$(MODEL)),$(TINY)/config.json)
-	$(BIN)/diffusion-lsp infill examples/demo.py --at 5:5 --model $(MODEL) --json
+demo: setup
+	$(BIN)/diffusion-lsp infill examples/demo.py --at 5:5 $(if $(MODEL),--model $(MODEL)) --json
 
 serve: setup
 	$(BIN)/diffusion-lsp serve

@@ -61,7 +61,9 @@ class SpecialIds:
 
     ``lead`` and ``tail`` are the ids the tokenizer wraps a sequence in (``[CLS]``/``[SEP]`` for a
     BERT-style model, a BOS for some decoders, nothing for others). ``stop`` ends a filled hole
-    (EOS, and SEP for a masked LM); ``filler`` is dropped wherever it appears (pad).
+    (EOS, and SEP for a masked LM); ``filler`` is dropped wherever it appears: pad, and the null
+    token of a model trained to fill the unused end of a hole with it (``null_token_id`` in the
+    config, as the embedded model records it).
     """
 
     mask: int
@@ -129,11 +131,12 @@ def special_ids(
     stop = eos | set(sep)
     lead, tail = _wrapper_ids(tokenizer)
     stop.discard(mask)
+    null = _ids(getattr(config, "null_token_id", None))
     return SpecialIds(
         mask=mask,
         pad=pad,
         stop=frozenset(stop),
-        filler=frozenset({pad} - {mask}),
+        filler=frozenset({pad, *null} - {mask}),
         lead=lead,
         tail=tail,
     )

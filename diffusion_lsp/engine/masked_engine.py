@@ -27,7 +27,15 @@ from diffusion_lsp.engine.checkpoint import SpecialIds
 from diffusion_lsp.engine.masked import Denoiser
 from diffusion_lsp.engine.policy import ConfidenceThreshold, Policy
 from diffusion_lsp.engine.sampler import denoise, row_generators
-from diffusion_lsp.engine.tokens import build_canvas, decode, decode_hole, encode, windowed_context
+from diffusion_lsp.engine.tokens import (
+    build_canvas,
+    decode,
+    decode_hole,
+    encode,
+    heal,
+    unheal,
+    windowed_context,
+)
 
 MAX_DEFAULT_STEPS = 32  # when neither the request nor the checkpoint names a step count
 
@@ -102,8 +110,9 @@ class MaskedDiffusionEngine:
     def infill(self, request: InfillRequest, cancel: CancelToken | None = None) -> Result:
         start = time.perf_counter()
         special = self.special
+        healed_prefix, healed = heal(request.prefix)
         prefix, suffix = windowed_context(
-            self.tokenizer, request.prefix, request.suffix, request.context_tokens
+            self.tokenizer, healed_prefix, request.suffix, request.context_tokens
         )
         max_tokens = max(1, request.max_tokens)
         lengths = request.lengths or default_lengths(max_tokens, request.single_line)
@@ -138,7 +147,7 @@ class MaskedDiffusionEngine:
                 special.stop,
             )
             text, conf = decode_hole(self.tokenizer, ids, conf, request.single_line)
-            candidates.append(Candidate(text, tuple(conf), n))
+            candidates.append(Candidate(unheal(text, healed), tuple(conf), n))
         return self._result(
             candidates, request.alternatives, sample.nfe, start, tokenize_ms, 0.0, sample.denoise_ms
         )

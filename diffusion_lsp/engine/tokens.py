@@ -98,3 +98,20 @@ def decode_hole(
     if single_line and "\n" in text:
         return cut_single_line(text, confidence, token_pieces(tokenizer, ids))
     return text, list(confidence)
+
+
+def heal(prefix: str) -> tuple[str, bool]:
+    """Move a prefix's trailing space into the hole when it follows code (``x = |``).
+
+    BPE tokenizers glue a space to the word after it (`` foo``), so a prefix cut after the space ends
+    in a lone-space token that the model rarely saw before a word. Without that space the model writes
+    `` foo`` itself, and ``unheal`` drops the one leading space from the filled text again.
+    """
+    if len(prefix) >= 2 and prefix[-1] == " " and not prefix[-2].isspace():
+        return prefix[:-1], True
+    return prefix, False
+
+
+def unheal(text: str, healed: bool) -> str:
+    """The filled text to insert after the user's own space (see ``heal``)."""
+    return text[1:] if healed and text.startswith(" ") else text

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _oracle_tokens(tokenizer):
-    from diffusion_lsp.eval.reference import heal
+    from diffusion_lsp.engine.tokens import heal
 
     def count(prefix: str, answer: str) -> int:
         _, healed = heal(prefix)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diffusion_lsp.engine.api import Candidate, InfillRequest, Result, Timings
+from diffusion_lsp.engine.tokens import heal
 
 
 @dataclass(frozen=True)
@@ -26,18 +27,6 @@ class Row:
     length: int
     right: list[int]
     healed: bool = False  # the prefix's trailing space moved into the hole (see ``heal``)
-
-
-def heal(prefix: str) -> tuple[str, bool]:
-    """Move a prefix's trailing space into the hole when it follows code (``x = |``).
-
-    The tokenizer glues a space to the word after it (`` foo``), so a prefix cut after the space ends
-    in a lone-space token the model never saw before a word. Without that space the model writes
-    `` foo`` itself; the harness then drops the one leading space from the filled text.
-    """
-    if len(prefix) >= 2 and prefix[-1] == " " and not prefix[-2].isspace():
-        return prefix[:-1], True
-    return prefix, False
 
 
 class ReferenceInfiller:

@@ -157,8 +157,8 @@ def test_single_line_cuts_at_the_first_newline(oracle_engine):
 
 def test_context_is_windowed_to_the_token_budget(oracle_engine):
     far = "".join(f"line_{i} = {i}\n" for i in range(400))
-    prefix, suffix, answer = far + "x = ", "\n" + far, "1"
-    engine, oracle = oracle_engine("x = ", "\n", answer)  # the window keeps only the near lines
+    prefix, suffix, answer = far + "x =", "\n" + far, "1"
+    engine, oracle = oracle_engine("x =", "\n", answer)  # the window keeps only the near lines
     seen = []
     real = oracle.__call__
 
