@@ -118,9 +118,26 @@ def fast_denoiser(
     return DualCacheDenoiser(model, shift)
 
 
+def _write_kv(
+    keys: torch.Tensor, values: torch.Tensor, start: int | torch.Tensor, k: Any, v: Any
+) -> None:
+    """Write one layer's k, v [B, kvh, T, hd] into slots ``start:start+T`` of keys, values
+    [B, kvh, K, hd], or into the slots of a [T] long tensor ``start`` (on the device: a CUDA graph
+    replays it at a new position)."""
+    if isinstance(start, int):
+        t = k.shape[2]
+        keys[:, :, start : start + t] = k
+        values[:, :, start : start + t] = v
+    else:
+        keys.index_copy_(2, start, k)
+        values.index_copy_(2, start, v)
+
+
 class LlamaLikeStack:
     """A bidirectional forward over a llama-like model's own modules, writing keys and values into
     caller-owned buffers. Same arithmetic as the Hugging Face forward with a full attention mask."""
+
+    path = "lm_head"  # the head applied to the scored rows, named as ``masked.MaskedDenoiser.path``
 
     def __init__(self, model: Any) -> None:
         if _layout(model) != "llama":
@@ -188,12 +205,7 @@ class LlamaLikeStack:
             if hasattr(attn, "q_norm"):  # Qwen3-style per-head norms
                 q, k = attn.q_norm(q), attn.k_norm(k)
             q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
-            if isinstance(start, int):
-                keys[i, :, :, start : start + t] = k  # [B, kvh, T, hd]
-                values[i, :, :, start : start + t] = v.transpose(1, 2)
-            else:  # slot indices on the device: a graph replays it at a new position
-                keys[i].index_copy_(2, start, k)
-                values[i].index_copy_(2, start, v.transpose(1, 2))
+            _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, kvh, T, hd]
             # Grouped-query attention without copying keys: the query heads that share a key head
             # go into the sequence axis (the mask depends on the key only, so this is exact).
             q = q.reshape(b, self.num_kv_heads, rep * t, self.head_dim)  # [B, kvh, rep*T, hd]
@@ -219,6 +231,8 @@ class ModernBertStack:
     window (a padding slot) yields finite garbage that is never read rather than NaNs that would leak
     into the cache through 0 * NaN."""
 
+    path = "head+decoder"  # the head applied to the scored rows, as ``masked.MaskedDenoiser.path``
+
     def __init__(self, model: Any) -> None:
         if _layout(model) != "modernbert":
             raise ValueError(f"{type(model).__name__} is not a ModernBERT masked LM")
@@ -241,15 +255,7 @@ class ModernBertStack:
         param = next(model.parameters())
         self.dtype, self.device = param.dtype, param.device
 
-    def new_kv(self, batch: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Key and value buffers [layers, B, heads, length, head_dim]."""
-        import torch
-
-        shape = (len(self.layers), batch, self.num_heads, length, self.head_dim)
-        return (
-            torch.zeros(shape, dtype=self.dtype, device=self.device),
-            torch.zeros(shape, dtype=self.dtype, device=self.device),
-        )
+    new_kv = LlamaLikeStack.new_kv  # [layers, B, heads, length, head_dim]: no grouped heads
 
     def forward(
         self,
@@ -283,12 +289,7 @@ class ModernBertStack:
             q, k, v = qkv.unbind(2)  # [B, T, nh, hd]
             cos, sin = rope[self.types[i]]
             q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)  # [B, nh, T, hd]
-            if isinstance(start, int):
-                keys[i, :, :, start : start + t] = k
-                values[i, :, :, start : start + t] = v.transpose(1, 2)
-            else:  # slot indices on the device: a graph replays it at a new position
-                keys[i].index_copy_(2, start, k)
-                values[i].index_copy_(2, start, v.transpose(1, 2))
+            _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, nh, T, hd]
             bias = local_bias if self.types[i] == "sliding_attention" else global_bias
             o = F.scaled_dot_product_attention(
                 q, keys[i], values[i], attn_mask=bias, scale=self.scaling
@@ -357,6 +358,7 @@ class DualCacheDenoiser:
         context_buckets: Iterable[int] = CONTEXT_BUCKETS,
     ) -> None:
         self.stack = make_stack(model)
+        self.path = self.stack.path
         self.shift = shift
         self.refresh_every = refresh_every
         self.context_buckets = tuple(sorted(context_buckets))
