@@ -1,13 +1,15 @@
 """Fast path for masked-diffusion denoising: a dual KV cache, static shape buckets and CUDA graphs.
 
 ``DualCacheDenoiser`` is a ``masked.Denoiser`` (tokens, attention, rows -> logits at the rows) for
-llama-like bidirectional models (Qwen2, Llama, Mistral, Dream, DiffuCoder). The first call of a request
-runs the whole canvas once and keeps every position's keys and values; later calls recompute only the
-block that holds the hole and attend to the cached prefix and suffix. That is Fast-dLLM's DualCache (Wu
-et al. 2025, "Fast-dLLM: Training-free Acceleration of Diffusion LLM by Enabling KV Cache and Parallel
-Decoding", Section 3.2): approximate, because the context's keys do not see the hole's later tokens, so
-its effect on the output is measured (``benchmarks/bench_speed.py``) against ``refresh_every=1``,
-which recomputes everything at every step and equals the uncached loop.
+llama-like bidirectional models (Qwen2, Llama, Mistral, Dream, DiffuCoder) and for ModernBERT masked
+LMs (global layers plus sliding-window local layers; the window is applied to the cached keys by
+position, so a hole token sees exactly the context keys the full forward lets it see). The first call
+of a request runs the whole canvas once and keeps every position's keys and values; later calls
+recompute only the block that holds the hole and attend to the cached prefix and suffix. That is
+Fast-dLLM's DualCache (Wu et al. 2025, "Fast-dLLM: Training-free Acceleration of Diffusion LLM by
+Enabling KV Cache and Parallel Decoding", Section 3.2): approximate, because the context's keys do not
+see the hole's later tokens, so its effect on the output is measured (``benchmarks/bench_speed.py``,
+``benchmarks/bench_cpu_dual_cache.py``) against ``refresh_every=1``, which recomputes everything at every step and equals the uncached loop.
 
 Shapes are static per bucket: the context is padded to a context bucket and the block to a block
 bucket, padding is masked out of the keys, and on CUDA each (batch, context bucket, block bucket) block
@@ -47,47 +49,98 @@ def context_bucket(n: int, buckets: Iterable[int] = CONTEXT_BUCKETS) -> int:
 
 
 def supports(model: Any) -> bool:
-    """Whether ``model`` has the llama-like layout the stack below runs (decoder layers with
-    ``self_attn.{q,k,v,o}_proj``, ``mlp``, two RMS norms, a rotary embedding and an ``lm_head``)."""
+    """Whether ``model`` has a layout a stack below runs: llama-like or ModernBERT."""
+    return _layout(model) is not None
+
+
+def _layout(model: Any) -> str | None:
+    """The layout kind: "llama" (decoder layers with ``self_attn.{q,k,v,o}_proj``, ``mlp``, two RMS norms, a rotary
+    embedding and an ``lm_head``), "modernbert" (``ModernBertForMaskedLM``: embeddings, layers with
+    ``attn.Wqkv``/``attn.Wo``, GeGLU ``mlp``, ``final_norm``, ``head`` and ``decoder``) or None."""
     inner = getattr(model, "model", None)
     layers = getattr(inner, "layers", None)
-    if layers is None or getattr(model, "lm_head", None) is None:
-        return False
-    if getattr(model.config, "final_logit_softcapping", None):
-        return False
+    config = getattr(model, "config", None)
+    if layers is None or len(layers) == 0 or config is None:
+        return None
     layer = layers[0]
-    attn = getattr(layer, "self_attn", None)
-    return (
-        attn is not None
-        and all(hasattr(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj"))
-        and hasattr(layer, "mlp")
-        and hasattr(layer, "input_layernorm")
-        and hasattr(layer, "post_attention_layernorm")
-        and hasattr(inner, "rotary_emb")
-        and hasattr(inner, "embed_tokens")
+    if getattr(model, "lm_head", None) is not None:
+        if getattr(config, "final_logit_softcapping", None):
+            return None
+        attn = getattr(layer, "self_attn", None)
+        ok = (
+            attn is not None
+            and all(hasattr(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj"))
+            and hasattr(layer, "mlp")
+            and hasattr(layer, "input_layernorm")
+            and hasattr(layer, "post_attention_layernorm")
+            and hasattr(inner, "rotary_emb")
+            and hasattr(inner, "embed_tokens")
+        )
+        return "llama" if ok else None
+    attn = getattr(layer, "attn", None)
+    ok = (
+        getattr(config, "model_type", None) == "modernbert"
+        and attn is not None
+        and hasattr(attn, "Wqkv")
+        and hasattr(attn, "Wo")
+        and all(hasattr(layer, n) for n in ("attn_norm", "mlp_norm", "mlp", "attention_type"))
+        and all(hasattr(inner, n) for n in ("embeddings", "final_norm", "rotary_emb"))
+        and getattr(model, "head", None) is not None
+        and getattr(model, "decoder", None) is not None
     )
+    return "modernbert" if ok else None
+
+
+def make_stack(model: Any) -> LlamaLikeStack | ModernBertStack:
+    """The stack that runs ``model``'s own modules with caller-owned keys and values."""
+    kind = _layout(model)
+    if kind == "llama":
+        return LlamaLikeStack(model)
+    if kind == "modernbert":
+        return ModernBertStack(model)
+    raise ValueError(f"{type(model).__name__} has no layout the fast path runs")
 
 
 def fast_denoiser(
     model: Any, shift: bool, *, enabled: bool | None = None
 ) -> DualCacheDenoiser | None:
     """The dual-cache denoiser for ``model``, or None where it does not apply. ``enabled=None``:
-    on a CUDA device for a supported layout; True: wherever the layout is supported (the CPU too)."""
-    if enabled is False or not supports(model):
+    on a CUDA device for a supported layout, and on any device for ModernBERT (a small model the CPU
+    serves, where re-running the whole canvas every step is what makes it slow); True: wherever the
+    layout is supported (the CPU too); False: never."""
+    kind = _layout(model)
+    if enabled is False or kind is None:
         return None
-    if enabled is None:
+    if enabled is None and kind != "modernbert":
         param = next(model.parameters(), None)
         if param is None or param.device.type != "cuda":
             return None
     return DualCacheDenoiser(model, shift)
 
 
+def _write_kv(
+    keys: torch.Tensor, values: torch.Tensor, start: int | torch.Tensor, k: Any, v: Any
+) -> None:
+    """Write one layer's k, v [B, kvh, T, hd] into slots ``start:start+T`` of keys, values
+    [B, kvh, K, hd], or into the slots of a [T] long tensor ``start`` (on the device: a CUDA graph
+    replays it at a new position)."""
+    if isinstance(start, int):
+        t = k.shape[2]
+        keys[:, :, start : start + t] = k
+        values[:, :, start : start + t] = v
+    else:
+        keys.index_copy_(2, start, k)
+        values.index_copy_(2, start, v)
+
+
 class LlamaLikeStack:
     """A bidirectional forward over a llama-like model's own modules, writing keys and values into
     caller-owned buffers. Same arithmetic as the Hugging Face forward with a full attention mask."""
 
+    path = "lm_head"  # the head applied to the scored rows, named as ``masked.MaskedDenoiser.path``
+
     def __init__(self, model: Any) -> None:
-        if not supports(model):
+        if _layout(model) != "llama":
             raise ValueError(f"{type(model).__name__} does not have a llama-like layout")
         inner = model.model
         self.model = model
@@ -128,10 +181,13 @@ class LlamaLikeStack:
         values: torch.Tensor,
         start: int | torch.Tensor,
         key_bias: torch.Tensor,
+        key_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Run ``ids`` [B, T] at ``positions`` [B, T]; write their keys and values into slots
-        ``start:start+T`` (or the slots in a [T] long tensor ``start``) of ``keys``/``values`` [layers, B, kvh, K, hd]; attend to all K slots, with
-        ``key_bias`` [B, 1, 1, K] or [B, 1, T, K] (0 or -inf) added to the scores. Returns final hidden [B, T, H]."""
+        ``start:start+T`` (or the slots in a [T] long tensor ``start``) of ``keys``/``values``
+        [layers, B, kvh, K, hd]; attend to all K slots, with ``key_bias`` [B, 1, 1, K] or
+        [B, 1, T, K] (0 or -inf) added to the scores. ``key_positions`` [B, K]: unused here (every
+        layer is global). Returns final hidden [B, T, H]."""
         import torch.nn.functional as F
 
         b, t = ids.shape
@@ -149,12 +205,7 @@ class LlamaLikeStack:
             if hasattr(attn, "q_norm"):  # Qwen3-style per-head norms
                 q, k = attn.q_norm(q), attn.k_norm(k)
             q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
-            if isinstance(start, int):
-                keys[i, :, :, start : start + t] = k  # [B, kvh, T, hd]
-                values[i, :, :, start : start + t] = v.transpose(1, 2)
-            else:  # slot indices on the device: a graph replays it at a new position
-                keys[i].index_copy_(2, start, k)
-                values[i].index_copy_(2, start, v.transpose(1, 2))
+            _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, kvh, T, hd]
             # Grouped-query attention without copying keys: the query heads that share a key head
             # go into the sequence axis (the mask depends on the key only, so this is exact).
             q = q.reshape(b, self.num_kv_heads, rep * t, self.head_dim)  # [B, kvh, rep*T, hd]
@@ -169,6 +220,87 @@ class LlamaLikeStack:
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits in float32 for hidden states [..., H]."""
         return self.lm_head(hidden).float()
+
+
+class ModernBertStack:
+    """A bidirectional forward over a ``ModernBertForMaskedLM``'s own modules, writing keys and values
+    into caller-owned buffers; same interface as ``LlamaLikeStack``. Global layers attend to every
+    real key; local layers only to keys within ``local_attention // 2`` positions of the query (by
+    position, not slot, so a block step over cached context keys sees what the full forward sees).
+    Masked keys get the dtype's lowest finite score, not -inf, so a query with no key left in its
+    window (a padding slot) yields finite garbage that is never read rather than NaNs that would leak
+    into the cache through 0 * NaN."""
+
+    path = "head+decoder"  # the head applied to the scored rows, as ``masked.MaskedDenoiser.path``
+
+    def __init__(self, model: Any) -> None:
+        if _layout(model) != "modernbert":
+            raise ValueError(f"{type(model).__name__} is not a ModernBERT masked LM")
+        inner = model.model
+        cfg = model.config
+        self.model = model
+        self.embeddings = inner.embeddings
+        self.layers = list(inner.layers)
+        self.final_norm = inner.final_norm
+        self.rotary = inner.rotary_emb
+        self.mlm_head = model.head
+        self.decoder = model.decoder
+        self.num_heads = cfg.num_attention_heads
+        self.num_kv_heads = cfg.num_attention_heads
+        self.head_dim = cfg.hidden_size // cfg.num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.window = int(cfg.local_attention) // 2  # |query - key| <= window in local layers
+        self.types = [layer.attention_type for layer in self.layers]
+        self.apply_rope = sys.modules[type(self.layers[0].attn).__module__].apply_rotary_pos_emb
+        param = next(model.parameters())
+        self.dtype, self.device = param.dtype, param.device
+
+    new_kv = LlamaLikeStack.new_kv  # [layers, B, heads, length, head_dim]: no grouped heads
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        start: int | torch.Tensor,
+        key_bias: torch.Tensor,
+        key_positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """As ``LlamaLikeStack.forward``; ``key_positions`` [B, K] are the positions of the K key
+        slots (needed by the local layers; None: the queries are all K slots, ``positions``)."""
+        import torch
+        import torch.nn.functional as F
+
+        b, t = ids.shape
+        if key_positions is None:
+            key_positions = positions
+        low = torch.finfo(self.dtype).min
+        allowed = key_bias == 0  # [B, 1, 1 or T, K]
+        zero = torch.zeros((), dtype=self.dtype, device=ids.device)
+        global_bias = torch.where(allowed, zero, low)
+        near = (positions[:, :, None] - key_positions[:, None, :]).abs() <= self.window  # [B, T, K]
+        local_bias = torch.where(allowed & near[:, None], zero, low)  # [B, 1, T, K]
+        h = self.embeddings(ids)  # [B, T, H]
+        rope = {typ: self.rotary(h, positions, typ) for typ in set(self.types)}
+        for i, layer in enumerate(self.layers):
+            attn = layer.attn
+            qkv = attn.Wqkv(layer.attn_norm(h)).view(b, t, 3, self.num_heads, self.head_dim)
+            q, k, v = qkv.unbind(2)  # [B, T, nh, hd]
+            cos, sin = rope[self.types[i]]
+            q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)  # [B, nh, T, hd]
+            _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, nh, T, hd]
+            bias = local_bias if self.types[i] == "sliding_attention" else global_bias
+            o = F.scaled_dot_product_attention(
+                q, keys[i], values[i], attn_mask=bias, scale=self.scaling
+            )  # [B, nh, T, hd]
+            h = h + attn.Wo(o.transpose(1, 2).reshape(b, t, -1))
+            h = h + layer.mlp(layer.mlp_norm(h))
+        return self.final_norm(h)
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits in float32 for hidden states [..., H]: prediction head, then the decoder."""
+        return self.decoder(self.mlm_head(hidden)).float()
 
 
 @dataclass
@@ -193,6 +325,7 @@ class _Graph:
     ids: Any  # static [B, blk]
     positions: Any  # static [B, blk]
     key_bias: Any  # static [B, 1, 1, ctx + blk]
+    key_positions: Any  # static [B, ctx + blk]
     hidden: Any  # static [B, blk, H], the block's final hidden states
 
 
@@ -224,7 +357,8 @@ class DualCacheDenoiser:
         cuda_graphs: bool = True,
         context_buckets: Iterable[int] = CONTEXT_BUCKETS,
     ) -> None:
-        self.stack = LlamaLikeStack(model)
+        self.stack = make_stack(model)
+        self.path = self.stack.path
         self.shift = shift
         self.refresh_every = refresh_every
         self.context_buckets = tuple(sorted(context_buckets))
@@ -289,10 +423,11 @@ class DualCacheDenoiser:
                 ids = torch.zeros((b, blk), dtype=torch.long, device=self.stack.device)
                 pos = torch.arange(blk, device=self.stack.device).expand(b, blk).contiguous()
                 bias = torch.zeros((b, 1, 1, ctx + blk), dtype=self.stack.dtype, device=ids.device)
+                kpos = torch.arange(ctx + blk, device=ids.device).expand(b, -1)
                 if self.use_graphs:
                     self._graph(b, ctx, blk, keys, values)
                 else:
-                    self.stack.forward(ids, pos, keys, values, ctx, bias)
+                    self.stack.forward(ids, pos, keys, values, ctx, bias, kpos)
         self._layout = None  # the warm-up wrote into the caches
         if progress is not None:
             progress("warm-up done", 1.0)
@@ -360,7 +495,9 @@ class DualCacheDenoiser:
         ids = lay.ids.clone()
         ids[:, lay.ctx :] = tokens.gather(1, lay.block_index)
         keys, values = self._kv_for(lay.batch, lay.ctx + lay.blk)
-        hidden = self.stack.forward(ids, lay.positions, keys, values, 0, lay.key_bias)
+        hidden = self.stack.forward(
+            ids, lay.positions, keys, values, 0, lay.key_bias, lay.positions
+        )
         self.stats.prefills += 1
         self.stats.tokens_encoded.append(lay.ctx + lay.blk)
         lay.steps_since_prefill = 0
@@ -374,11 +511,14 @@ class DualCacheDenoiser:
         self.stats.tokens_encoded.append(lay.blk)
         lay.steps_since_prefill += 1
         if not self.use_graphs:
-            return self.stack.forward(block_ids, block_pos, keys, values, lay.ctx, lay.key_bias)
+            return self.stack.forward(
+                block_ids, block_pos, keys, values, lay.ctx, lay.key_bias, lay.positions
+            )
         g = self._graph(lay.batch, lay.ctx, lay.blk, keys, values)
         g.ids.copy_(block_ids)
         g.positions.copy_(block_pos)
         g.key_bias.copy_(lay.key_bias)
+        g.key_positions.copy_(lay.positions)
         g.graph.replay()
         return g.hidden
 
@@ -393,9 +533,10 @@ class DualCacheDenoiser:
         ids = torch.zeros((batch, blk), dtype=torch.long, device=dev)
         pos = torch.arange(ctx, ctx + blk, device=dev).expand(batch, blk).contiguous()
         bias = torch.zeros((batch, 1, 1, ctx + blk), dtype=self.stack.dtype, device=dev)
+        kpos = torch.arange(ctx + blk, device=dev).expand(batch, -1).contiguous()
 
         def step() -> torch.Tensor:
-            return self.stack.forward(ids, pos, keys, values, ctx, bias)  # [B, blk, H]
+            return self.stack.forward(ids, pos, keys, values, ctx, bias, kpos)  # [B, blk, H]
 
         # Warm up on a side stream (cuBLAS handles, autotuning), then capture.
         side = torch.cuda.Stream()
@@ -409,5 +550,5 @@ class DualCacheDenoiser:
         with torch.cuda.graph(graph, pool=pool):
             hidden = step()
         self.stats.captures += 1
-        g = self._graphs[key] = _Graph(graph, ids, pos, bias, hidden)
+        g = self._graphs[key] = _Graph(graph, ids, pos, bias, kpos, hidden)
         return g

@@ -75,8 +75,9 @@ class MaskedDiffusionEngine:
         gen = getattr(model, "generation_config", None)
         self.special = special or special_ids(tokenizer, config, gen, model=info.model)
         self.shift = shifts_logits(config_dict) if shift is None else shift
-        # ``fast_path``: the dual-cache, CUDA-graphed denoiser (None: on a CUDA device, for the
-        # llama-like models it supports); otherwise one full forward per step.
+        # ``fast_path``: the dual-cache (and on CUDA graphed) denoiser. None: on a CUDA device for
+        # the llama-like models it supports, and on any device for ModernBERT (the CPU default
+        # model); False: one full forward per step.
         self.denoiser = (
             denoiser
             or (fast_denoiser(model, self.shift, enabled=fast_path) if denoiser is None else None)

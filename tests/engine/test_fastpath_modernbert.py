@@ -1,0 +1,165 @@
+"""The dual cache on ModernBERT (tiny random and the embedded model): the stack equals the Hugging Face
+masked LM (local windows and padding included), a block step is exact while the context is unchanged,
+refresh_every=1 is the uncached loop, batched candidate lengths equal one at a time, and the masked
+engine takes the cache on the CPU unless told not to."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from diffusion_lsp.engine.fastpath import (  # noqa: E402
+    DualCacheDenoiser,
+    ModernBertStack,
+    fast_denoiser,
+    supports,
+)
+from diffusion_lsp.models import embedded_model_path  # noqa: E402
+
+EMBEDDED = embedded_model_path()
+TOL = {"rtol": 1e-4, "atol": 1e-4}
+
+
+@pytest.fixture(scope="module")
+def tiny(masked_dir):
+    # window +-32 (local_attention 64): canvases over ~70 tokens exercise the local layers
+    m = transformers.AutoModelForMaskedLM.from_pretrained(masked_dir, dtype=torch.float32).eval()
+    # ModernBERT's initialisation (std 0.02) makes every position's logits nearly the same; larger
+    # weights make the outputs depend on the context, so a stale cache shows
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.15)
+    return m
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    if not (EMBEDDED / "config.json").exists():
+        pytest.skip("the embedded checkpoint is not in this build")
+    return transformers.AutoModelForMaskedLM.from_pretrained(EMBEDDED, dtype=torch.float32).eval()
+
+
+@pytest.fixture(params=["tiny", "embedded"])
+def model(request):
+    return request.getfixturevalue(request.param)
+
+
+def reference(model, tokens, attention):
+    """Hugging Face's own forward (2-D padding mask, its own sliding-window masks)."""
+    mask = None if bool(attention.all()) else attention.long()
+    with torch.no_grad():
+        return model(input_ids=tokens, attention_mask=mask).logits.float()  # [B, L, V]
+
+
+def canvas(model, prefix, hole, suffix, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    v = model.config.vocab_size
+    mask = model.config.mask_token_id if hasattr(model.config, "mask_token_id") else 4
+    pre = torch.randint(5, v, (prefix,), generator=g)
+    suf = torch.randint(5, v, (suffix,), generator=g)
+    return torch.cat([pre, torch.full((hole,), mask), suf])
+
+
+def hole_rows(prefix, hole, batch=0):
+    return (torch.full((hole,), batch, dtype=torch.long), torch.arange(prefix, prefix + hole))
+
+
+def test_supports_modernbert(tiny):
+    assert supports(tiny)
+    assert isinstance(fast_denoiser(tiny, shift=False), DualCacheDenoiser)  # CPU, auto
+    assert fast_denoiser(tiny, shift=False, enabled=False) is None
+
+
+def test_stack_equals_hugging_face_with_padding(model):
+    # two rows, the first right-padded: windows, rotary thetas and the padding mask all matter
+    a, b = canvas(model, 120, 6, 90, seed=1), canvas(model, 150, 9, 100, seed=2)
+    length = b.numel()
+    tokens = torch.stack([torch.cat([a, torch.zeros(length - a.numel(), dtype=torch.long)]), b])
+    attention = torch.zeros_like(tokens, dtype=torch.bool)
+    attention[0, : a.numel()] = True
+    attention[1] = True
+    stack = ModernBertStack(model)
+    keys, values = stack.new_kv(2, length)
+    bias = torch.zeros((2, 1, 1, length)).masked_fill(~attention[:, None, None, :], float("-inf"))
+    positions = torch.arange(length).expand(2, -1)
+    with torch.no_grad():
+        ours = stack.head(stack.forward(tokens, positions, keys, values, 0, bias))
+    ref = reference(model, tokens, attention)
+    torch.testing.assert_close(ours[0, : a.numel()], ref[0, : a.numel()], **TOL)
+    torch.testing.assert_close(ours[1], ref[1], **TOL)
+
+
+def test_block_step_is_exact_while_the_context_is_unchanged(model):
+    tokens = canvas(model, 200, 7, 150)[None]
+    attention = torch.ones_like(tokens, dtype=torch.bool)
+    rows = hole_rows(200, 7)
+    den = DualCacheDenoiser(model, shift=False)
+    first = den(tokens, attention, rows)  # prefill
+    second = den(tokens, attention, rows)  # block step against cached, windowed context keys
+    assert den.stats.prefills == 1 and den.stats.block_steps == 1
+    assert den.stats.tokens_encoded[1] < den.stats.tokens_encoded[0] // 10
+    ref = reference(model, tokens, attention)[0, 200:207]
+    torch.testing.assert_close(first, ref, **TOL)
+    torch.testing.assert_close(second, ref, **TOL)
+
+
+def test_refresh_every_step_is_the_uncached_loop(model):
+    tokens = canvas(model, 160, 5, 120)[None]
+    attention = torch.ones_like(tokens, dtype=torch.bool)
+    exact = DualCacheDenoiser(model, shift=False, refresh_every=1)
+    cached = DualCacheDenoiser(model, shift=False)
+    exact(tokens, attention, hole_rows(160, 5))
+    cached(tokens, attention, hole_rows(160, 5))
+    tokens = tokens.clone()
+    tokens[0, 160:162] = torch.tensor([40, 41])  # two hole tokens committed
+    rows = hole_rows(162, 3)
+    ref = reference(model, tokens, attention)[0, 162:165]
+    torch.testing.assert_close(exact(tokens, attention, rows), ref, **TOL)
+    approx = cached(tokens, attention, rows)  # the context's keys have not seen tokens 40, 41
+    assert not torch.allclose(approx, ref, atol=1e-5)
+    assert exact.stats.prefills == 2 and cached.stats.prefills == 1
+
+
+def test_batch_of_candidate_lengths_equals_one_at_a_time(model):
+    prefix, suffix = 130, 80
+    singles = [canvas(model, prefix, n, suffix, seed=3) for n in (3, 6, 9)]
+    length = max(s.numel() for s in singles)
+    tokens = torch.stack(
+        [torch.cat([s, torch.zeros(length - s.numel(), dtype=torch.long)]) for s in singles]
+    )
+    attention = torch.zeros_like(tokens, dtype=torch.bool)
+    for i, s in enumerate(singles):
+        attention[i, : s.numel()] = True
+    parts = [hole_rows(prefix, n, i) for i, n in enumerate((3, 6, 9))]
+    rows = (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+    den = DualCacheDenoiser(model, shift=False)
+    den(tokens, attention, rows)
+    batched = den(tokens, attention, rows)  # a block step
+    for i, single in enumerate(singles):
+        sel = rows[0] == i
+        one = DualCacheDenoiser(model, shift=False)
+        one_rows = (torch.zeros(int(sel.sum()), dtype=torch.long), rows[1][sel])
+        full = torch.ones_like(single[None], dtype=torch.bool)
+        one(single[None], full, one_rows)
+        torch.testing.assert_close(batched[sel], one(single[None], full, one_rows), **TOL)
+
+
+def test_engine_takes_the_cache_on_the_cpu_unless_told_not_to(tiny, masked_dir):
+    from diffusion_lsp.engine.api import EngineInfo, InfillRequest
+    from diffusion_lsp.engine.masked import MaskedDenoiser
+    from diffusion_lsp.engine.masked_engine import MaskedDiffusionEngine
+
+    tok = transformers.AutoTokenizer.from_pretrained(masked_dir)
+    info = EngineInfo(model=str(masked_dir), family="masked", device="cpu", dtype="float32")
+    auto = MaskedDiffusionEngine(tiny, tok, info)
+    assert isinstance(auto.denoiser, DualCacheDenoiser)
+    off = MaskedDiffusionEngine(tiny, tok, info, fast_path=False)
+    assert isinstance(off.denoiser, MaskedDenoiser)
+    request = InfillRequest(
+        prefix="def add(a, b):\n    return ", suffix="\n", lengths=(4, 8), steps=4
+    )
+    result = auto.infill(request)
+    assert result.nfe == 4 and len(result.alternatives) >= 1
+    assert auto.denoiser.stats.prefills == 1 and auto.denoiser.stats.block_steps == 3
