@@ -102,6 +102,23 @@ class LineIndex:
         col = offset - start if self._ascii else _utf16_len(self.text[start:offset])
         return Position(line, col)
 
+    # -- 1-based line:column, code points, as compilers print them (the CLI) ------------------
+
+    def human(self, offset: int) -> tuple[int, int]:
+        """1-based line and 1-based code-point column of a str index."""
+        offset = min(max(offset, 0), len(self.text))
+        line = bisect.bisect_right(self.line_starts, offset) - 1
+        return line + 1, offset - self.line_starts[line] + 1
+
+    def from_human(self, line: int, column: int) -> int | None:
+        """str index of a 1-based line and code-point column (``len(line) + 1`` is the line's end);
+        None when either lies outside the text."""
+        if not 1 <= line <= self.line_count:
+            return None
+        if not 1 <= column <= len(self.line_text(line - 1)) + 1:
+            return None
+        return self.line_starts[line - 1] + column - 1
+
     def range_offsets(self, rng: Range) -> tuple[int, int]:
         """(start, end) str indices of a range, ordered."""
         a, b = self.offset(rng.start), self.offset(rng.end)

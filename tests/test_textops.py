@@ -100,3 +100,15 @@ def test_random_documents_bytes_agree():
             row, col = index.point(i)
             line_start = index.line_starts[row]
             assert col == len(text[line_start:i].encode())
+
+
+def test_human_line_columns_follow_lsp_line_breaks_only():
+    # a form feed is not a line break for LSP (str.splitlines would split there)
+    index = LineIndex("a\fb\r\nc\rd😀e\n")
+    assert index.from_human(2, 1) == len("a\fb\r\n")
+    assert index.from_human(3, 3) == len("a\fb\r\nc\rd😀")  # columns count code points
+    assert index.from_human(1, 4) == 3 and index.from_human(1, 5) is None
+    assert index.from_human(5, 1) is None and index.from_human(4, 1) == len(index.text)
+    for i in range(len(index.text) + 1):
+        if index.text[i - 1 : i + 1] != "\r\n":
+            assert index.from_human(*index.human(i)) == i

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from diffusion_lsp.engine.api import EngineError, ModelSpec, Result
+from diffusion_lsp.textops import LineIndex
 
 
 class UsageError(EngineError):
@@ -76,24 +77,20 @@ def parse_position(text: str, value: str, what: str) -> int:
         line, col = int(line_s), int(col_s)
     except ValueError:
         raise UsageError(f"{what} {value!r} is not LINE:COL (1-based, e.g. 12:5).") from None
-    lines = text.splitlines(keepends=True) or [""]
-    if text.endswith(("\n", "\r")):
-        lines.append("")
-    if not 1 <= line <= len(lines):
-        raise UsageError(f"{what} {value}: line {line} is outside the file (1-{len(lines)}).")
-    content = lines[line - 1].rstrip("\r\n")
-    if not 1 <= col <= len(content) + 1:
-        raise UsageError(
-            f"{what} {value}: column {col} is outside line {line} (1-{len(content) + 1})."
-        )
-    return sum(len(s) for s in lines[: line - 1]) + col - 1
+    index = LineIndex(text)
+    offset = index.from_human(line, col)
+    if offset is not None:
+        return offset
+    if not 1 <= line <= index.line_count:
+        raise UsageError(f"{what} {value}: line {line} is outside the file (1-{index.line_count}).")
+    width = len(index.line_text(line - 1)) + 1
+    raise UsageError(f"{what} {value}: column {col} is outside line {line} (1-{width}).")
 
 
 def line_col(text: str, offset: int) -> dict[str, int]:
     """1-based line and column of a str index."""
-    before = text[:offset]
-    line = before.count("\n") + 1
-    return {"line": line, "column": offset - (before.rfind("\n") + 1) + 1}
+    line, column = LineIndex(text).human(offset)
+    return {"line": line, "column": column}
 
 
 def print_result(args: argparse.Namespace, text: str, start: int, end: int, result: Result) -> None:

@@ -56,17 +56,17 @@ class _UsageError(Exception):
 
 def _position(index: LineIndex, line: int, col: int) -> Position:
     """LSP position of a 1-based line and 1-based code-point column; a clear error if out of range."""
+    offset = index.from_human(line, col)
+    if offset is not None:
+        return index.position(offset)
     if line > index.line_count:
         raise _UsageError(f"line {line} is past the end of the file ({index.line_count} lines)")
     text = index.line_text(line - 1)
-    if col > len(text) + 1:
-        raise _UsageError(f"column {col} is past the end of line {line} ({len(text)} characters)")
-    return index.position(index.line_starts[line - 1] + col - 1)
+    raise _UsageError(f"column {col} is past the end of line {line} ({len(text)} characters)")
 
 
 def _human(index: LineIndex, pos: Position) -> str:
-    offset = index.offset(pos)
-    return f"{pos.line + 1}:{offset - index.line_starts[pos.line] + 1}"
+    return "{}:{}".format(*index.human(index.offset(pos)))
 
 
 def _select(doc: Document, args: argparse.Namespace) -> list[Region]:

@@ -86,3 +86,12 @@ def test_doctor_reports_torch_dtype_model_and_grammars(masked_dir, capsys):
     for key in ("torch:", "dtype:", "model:", "model files:", "grammars:"):
         assert key in out
     assert "local directory, 1 weight file(s)" in out
+
+
+def test_cli_positions_count_lines_as_lsp_does():
+    from diffusion_lsp.engine.cli_common import line_col, parse_position
+
+    text = "x = 1\f# form feed\nlast\n"
+    at = parse_position(text, "2:1", "--at")
+    assert text[at:].startswith("last")
+    assert line_col(text, at) == {"line": 2, "column": 1}
