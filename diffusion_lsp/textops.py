@@ -209,8 +209,8 @@ def minimal_edits(
     def emit(a0: int, a1: int, text: str) -> None:
         edits.append(TextEdit(index.range(base + a0, base + a1), text))
 
-    old_lines = _split_lines(old)
-    new_lines = _split_lines(new)
+    old_lines = split_lines(old)
+    new_lines = split_lines(new)
     old_starts = [0]
     for line in old_lines:
         old_starts.append(old_starts[-1] + len(line))
@@ -237,7 +237,7 @@ def minimal_edits(
     return edits
 
 
-def _split_lines(text: str) -> list[str]:
+def split_lines(text: str) -> list[str]:
     """Lines with their breaks kept, splitting on LSP's line breaks only."""
     ends = [m.end() for m in _LINE_BREAK.finditer(text)]
     starts = [0] + ends

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from diffusion_lsp.textops import split_lines
+
 # Counts tokens of each string in a batch (a tokenizer's batch encode, or an estimate).
 CountTokens = Callable[[Sequence[str]], Sequence[int]]
 
@@ -19,7 +21,7 @@ PREFIX_SHARE = (
 
 def _lines_outward(text: str, from_end: bool) -> list[str]:
     """Lines with their breaks, ordered nearest-to-the-hole first."""
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)  # LSP line breaks only, so a cut is always at a real line end
     return lines[::-1] if from_end else lines
 
 

@@ -132,3 +132,10 @@ def test_rank_prefers_confident_non_empty_unique_texts():
     assert [c.text for c in broken] == ["ok", "a\ufffd", ""]
     assert default_lengths(16, single_line=True) == (4, 8, 16)
     assert default_lengths(2, single_line=True) == (2,)
+
+
+def test_window_cuts_only_at_real_line_breaks():
+    # a form feed is no line break: the line that holds it is kept or dropped whole
+    prefix = "far = 1\fstill the same line\nnear = 2\n"
+    pre, _ = window(prefix, "", count_words, budget=7)  # "still the same line" would fit alone
+    assert pre == "near = 2\n"
