@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from diffusion_lsp.engine.api import (
@@ -52,7 +52,15 @@ class BlockDiffusionEngine:
     per document (``request.document``); ``last_prefill`` says what the last request's prefill reused.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, info: EngineInfo, spec: ModelSpec) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        info: EngineInfo,
+        spec: ModelSpec,
+        *,
+        cuda_graphs: bool | None = None,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
@@ -67,6 +75,29 @@ class BlockDiffusionEngine:
         self.stop_ids = frozenset(self.settings.eos_ids)
         pad = {self.settings.pad_id} if self.settings.pad_id is not None else set()
         self.filler_ids = frozenset((special | pad) - self.stop_ids)
+        # ``cuda_graphs``: the canvas decoder step on static shapes, replayed as CUDA graphs
+        # (``gemma_graphs``). None: on a CUDA device; False: transformers' decoder, eager.
+        on_cuda = getattr(getattr(model, "device", None), "type", "cpu") == "cuda"
+        self.decoder = None
+        if cuda_graphs or (cuda_graphs is None and on_cuda):
+            from diffusion_lsp.engine.gemma_graphs import GraphedCanvasDecoder
+
+            self.decoder = GraphedCanvasDecoder(model)
+
+    def warmup(
+        self, progress: Callable[[str, float], None] | None = None, context_tokens: int = 2048
+    ) -> None:
+        """Capture the decoder step for the default candidate ladders, the canvas widths and every
+        context bucket up to ``context_tokens`` now, at load, so that no request waits for one."""
+        if self.decoder is None:
+            return
+        from diffusion_lsp.engine.gemma_graphs import CONTEXT_BUCKETS, WIDTH_BUCKETS
+
+        canvas = self.settings.canvas_length
+        rows = {len(default_lengths(64, single)) for single in (True, False)}
+        widths = [w for w in WIDTH_BUCKETS if w < canvas] + [canvas]
+        contexts = [c for c in CONTEXT_BUCKETS if c < context_tokens] + [context_tokens]
+        self.decoder.warmup(rows, widths, contexts, progress)
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -103,6 +134,7 @@ class BlockDiffusionEngine:
             self.settings,
             self._schedule(request.steps, request.temperature, 1.0),
             cancel,
+            self.decoder,
         )
         denoise_ms = clock.lap()
         candidates = [
@@ -147,7 +179,9 @@ class BlockDiffusionEngine:
         seed = _seed(request.seed)
         rows = [Row(tokens, free, seed + k) for k in range(max(1, request.alternatives))]
         schedule = self._schedule(request.steps, request.temperature, request.fraction)
-        results, calls = denoise(self.model, cache, rows, self.settings, schedule, cancel)
+        results, calls = denoise(
+            self.model, cache, rows, self.settings, schedule, cancel, self.decoder
+        )
         denoise_ms = clock.lap()
         candidates = [self._refined(res, free[:n]) for res in results]
         nfe = 1 + calls + (1 if stats.encoded else 0)

@@ -63,9 +63,11 @@ def denoise(
     settings: DiffusionSettings,
     schedule: Schedule,
     cancel: CancelToken | None = None,
+    decoder: Any | None = None,
 ) -> tuple[list[RowResult], int]:
     """Denoise ``rows`` against the batch-1 prompt ``cache`` (only read). Returns results and the
-    number of decoder calls."""
+    number of decoder calls. ``decoder``: the canvas-decoder step (default: transformers' decoder,
+    eager; ``gemma_graphs.GraphedCanvasDecoder`` replays it as CUDA graphs)."""
     import torch
 
     device = model.device
@@ -90,9 +92,8 @@ def denoise(
         None  # [B, width, V] self-conditioning logits of the active rows; None at the first step
     )
     nfe = 0
-    decoder = model.model.decoder
-    cache_name = cache_kwarg(decoder)
-    emb_dtype = decoder.embed_tokens.weight.dtype
+    step_fn = (decoder or EagerCanvasDecoder(model)).step
+    emb_dtype = model.model.decoder.embed_tokens.weight.dtype
 
     for step in range(schedule.first, 0, -1):
         if cancel is not None:
@@ -104,20 +105,9 @@ def denoise(
             canvas[b, : len(current[i])] = current[i]
             free_mask[b, : len(free[i])] = free[i]
         lengths = [len(current[i]) for i in active]
-        attn = None
-        if any(n < width for n in lengths):  # padded rows: their pad slots are no keys
-            attn = torch.ones((batch, prompt_len + width), dtype=torch.bool, device=device)
-            for b, n in enumerate(lengths):
-                attn[b, prompt_len + n :] = False
         positions = torch.arange(prompt_len, prompt_len + width, device=device).expand(batch, width)
         with torch.no_grad():
-            hidden = decoder(
-                decoder_input_ids=canvas,
-                **{cache_name: expand(cache, batch)},
-                self_conditioning_logits=sc_buffer,
-                decoder_attention_mask=attn,
-                decoder_position_ids=positions,
-            ).last_hidden_state  # [B, width, H]
+            hidden = step_fn(cache, canvas, sc_buffer, lengths, positions)  # [B, width, H]
             logits = _lm_logits(model, hidden[free_mask])  # [F, V], F = free positions of all rows
         nfe += 1
 
@@ -164,6 +154,36 @@ def denoise(
             conf[free[i].cpu()] = p.gather(-1, argmax[i][:, None]).squeeze(-1).float().cpu()
         results.append(RowResult(tokens.tolist(), conf.tolist(), steps_run[i]))
     return results, nfe
+
+
+class EagerCanvasDecoder:
+    """The canvas-decoder step as transformers runs it: the decoder reads the batch-1 prompt cache
+    (expanded to the batch) and the canvas; padded rows' pad slots are no keys."""
+
+    def __init__(self, model: Any) -> None:
+        self.decoder = model.model.decoder
+        self.cache_name = cache_kwarg(self.decoder)
+
+    def step(
+        self, cache: Any, canvas: Any, sc_logits: Any | None, lengths: Sequence[int], positions: Any
+    ) -> Any:
+        """canvas [B, L], sc_logits [B, L, V] or None, positions [B, L] -> hidden [B, L, H]."""
+        import torch
+
+        batch, width = canvas.shape
+        prompt_len = cache.get_seq_length()
+        attn = None
+        if any(n < width for n in lengths):
+            attn = torch.ones((batch, prompt_len + width), dtype=torch.bool, device=canvas.device)
+            for b, n in enumerate(lengths):
+                attn[b, prompt_len + n :] = False
+        return self.decoder(
+            decoder_input_ids=canvas,
+            **{self.cache_name: expand(cache, batch)},
+            self_conditioning_logits=sc_logits,
+            decoder_attention_mask=attn,
+            decoder_position_ids=positions,
+        ).last_hidden_state
 
 
 def score_tokens(

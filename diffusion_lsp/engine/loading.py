@@ -242,7 +242,7 @@ def load_engine(spec: ModelSpec, progress: Progress | None = None) -> Engine:
         from diffusion_lsp.engine.masked_engine import MaskedDiffusionEngine
 
         engine = MaskedDiffusionEngine(model, tokenizer, info, spec)
-        engine.warmup(lambda message, done: report(message, 0.95 + 0.05 * done))
+    engine.warmup(lambda message, done: report(message, 0.95 + 0.05 * done))
     report("ready", 1.0)
     return engine
 
