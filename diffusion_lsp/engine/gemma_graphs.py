@@ -67,9 +67,8 @@ class GraphStats:
 class GraphedCanvasDecoder:
     """A canvas-decoder step for ``gemma_loop.denoise`` with static shapes and CUDA graphs.
 
-    ``step(cache, canvas, sc_logits, lengths, positions)`` takes what the loop has (the batch-1 prompt
-    cache, the canvas [B, L], the previous step's self-conditioning logits [B, L, V] or None, each
-    row's real length, the canvas positions [B, L]) and returns the last hidden states [B, L, H].
+    The loop calls ``start(cache, batch)`` once per request, then ``step(...)`` once per denoising
+    step, as with ``gemma_loop.EagerCanvasDecoder``.
     """
 
     def __init__(
@@ -100,7 +99,7 @@ class GraphedCanvasDecoder:
         self._pools: list[tuple[Any, Any]] = []  # per layer: keys, values [1, kvh, capacity, hd]
         self._pool_context = 0  # global-layer capacity of the pools
         self._sc_pool = torch.zeros(0, dtype=self.dtype, device=self.device)
-        self._loaded: Any = None  # the cache whose keys are in the pools
+        self._loaded: list[Any] = []  # the key tensors of the cache that is in the pools
         self._lengths: list[int] = []  # per layer: cached keys in the pools
         self._context = 0  # the context bucket of the loaded cache
         self._batch = 0  # the batch bucket of the loaded request (rows that finish keep their slot)
@@ -108,21 +107,27 @@ class GraphedCanvasDecoder:
 
     # -- the loop's step --------------------------------------------------------------------------
 
+    def start(self, cache: Any, batch: int) -> None:
+        """Begin a request of ``batch`` rows on the batch-1 prompt ``cache``: its keys and values go
+        into the pools (unless they are there already), and the request keeps one batch bucket
+        (rows that finish early keep their slot, so the request never switches graphs)."""
+        keys = [layer.keys for layer in cache.layers]
+        if len(keys) != len(self._loaded) or any(a is not b for a, b in zip(keys, self._loaded)):
+            self._load(cache)
+        self._batch = bucket(batch, self.batch_buckets)
+
     def step(
-        self,
-        cache: Any,
-        canvas: Any,
-        sc_logits: Any | None,
-        lengths: Sequence[int],
-        positions: Any,
+        self, canvas: Any, sc_logits: Any | None, lengths: Sequence[int], positions: Any
     ) -> Any:
-        """One decoder pass: canvas [B, L] -> last hidden states [B, L, H]."""
+        """One decoder pass over the canvas [B, L] (B at most the batch given to ``start``), with
+        the previous step's self-conditioning logits [B, L, V] or None, each row's real length and
+        the canvas positions [B, L]. Returns the last hidden states [B, L, H]."""
         batch, width = canvas.shape
-        if cache is not self._loaded:
-            self._load(cache, batch)
-        bb = max(self._batch, bucket(batch, self.batch_buckets))
-        wb = bucket(width, self.width_buckets)
-        g = self._graph(bb, wb, self._context)
+        g = self._graph(
+            max(self._batch, bucket(batch, self.batch_buckets)),
+            bucket(width, self.width_buckets),
+            self._context,
+        )
         self._fill(g, canvas, sc_logits, lengths, positions)
         if g.graph is not None:
             g.graph.replay()
@@ -188,7 +193,7 @@ class GraphedCanvasDecoder:
             )
         self._pools, self._pool_context = pools, context
         self._graphs.clear()
-        self._loaded = None
+        self._loaded = []
 
     def _ensure_sc(self, rows_times_width: int) -> None:
         """The shared self-conditioning pool, for ``rows_times_width`` canvas slots."""
@@ -199,8 +204,8 @@ class GraphedCanvasDecoder:
             self._sc_pool = torch.zeros(need, dtype=self.dtype, device=self.device)
             self._graphs.clear()
 
-    def _load(self, cache: Any, batch: int) -> None:
-        """Copy the prompt ``cache`` (batch 1) into the pools; a new request starts here."""
+    def _load(self, cache: Any) -> None:
+        """Copy the prompt ``cache`` (batch 1) into the pools."""
         lengths = [layer.keys.shape[2] for layer in cache.layers]
         full = [n for n, t in zip(lengths, self.types) if t != "sliding_attention"]
         context = bucket(max(full or lengths), self.context_buckets)
@@ -213,8 +218,8 @@ class GraphedCanvasDecoder:
                 )
             keys[:, :, :n].copy_(layer.keys)  # [1, kvh, n, hd]
             values[:, :, :n].copy_(layer.values)
-        self._loaded, self._lengths = cache, lengths
-        self._batch = bucket(batch, self.batch_buckets)
+        # Holding the cached tensors keeps their identity meaningful: a cache that grows rebinds them.
+        self._loaded, self._lengths = [layer.keys for layer in cache.layers], lengths
         self.stats.loads += 1
 
     def _view_cache(self, batch: int, context: int) -> Any:

@@ -92,7 +92,8 @@ def denoise(
         None  # [B, width, V] self-conditioning logits of the active rows; None at the first step
     )
     nfe = 0
-    step_fn = (decoder or EagerCanvasDecoder(model)).step
+    decoder = decoder or EagerCanvasDecoder(model)
+    decoder.start(cache, len(rows))
     emb_dtype = model.model.decoder.embed_tokens.weight.dtype
 
     for step in range(schedule.first, 0, -1):
@@ -107,7 +108,7 @@ def denoise(
         lengths = [len(current[i]) for i in active]
         positions = torch.arange(prompt_len, prompt_len + width, device=device).expand(batch, width)
         with torch.no_grad():
-            hidden = step_fn(cache, canvas, sc_buffer, lengths, positions)  # [B, width, H]
+            hidden = decoder.step(canvas, sc_buffer, lengths, positions)  # [B, width, H]
             logits = _lm_logits(model, hidden[free_mask])  # [F, V], F = free positions of all rows
         nfe += 1
 
@@ -163,14 +164,20 @@ class EagerCanvasDecoder:
     def __init__(self, model: Any) -> None:
         self.decoder = model.model.decoder
         self.cache_name = cache_kwarg(self.decoder)
+        self.cache: Any = None
+
+    def start(self, cache: Any, batch: int) -> None:
+        """Begin a request on the batch-1 prompt ``cache``."""
+        self.cache = cache
 
     def step(
-        self, cache: Any, canvas: Any, sc_logits: Any | None, lengths: Sequence[int], positions: Any
+        self, canvas: Any, sc_logits: Any | None, lengths: Sequence[int], positions: Any
     ) -> Any:
         """canvas [B, L], sc_logits [B, L, V] or None, positions [B, L] -> hidden [B, L, H]."""
         import torch
 
         batch, width = canvas.shape
+        cache = self.cache
         prompt_len = cache.get_seq_length()
         attn = None
         if any(n < width for n in lengths):

@@ -51,6 +51,11 @@ def step_inputs(model, cache, lengths, width, seed=0):
     return canvas, positions, sc
 
 
+def run_step(decoder, cache, canvas, sc, lengths, positions):
+    decoder.start(cache, canvas.shape[0])
+    return decoder.step(canvas, sc, lengths, positions)
+
+
 def test_bucket_rounds_up_and_past_the_largest():
     assert bucket(1, (8, 16)) == 8
     assert bucket(16, (8, 16)) == 16
@@ -65,9 +70,9 @@ def test_the_padded_static_step_equals_transformers_decoder(tiny, prompt, with_s
     lengths = [12, 9, 5]  # rows padded to the batch width, then to the width bucket (16)
     canvas, positions, sc = step_inputs(model, cache, lengths, 12)
     sc = sc if with_sc else None
-    eager = EagerCanvasDecoder(model).step(cache, canvas, sc, lengths, positions)
+    eager = run_step(EagerCanvasDecoder(model), cache, canvas, sc, lengths, positions)
     graphed = GraphedCanvasDecoder(model, **SMALL)
-    static = graphed.step(cache, canvas, sc, lengths, positions)
+    static = run_step(graphed, cache, canvas, sc, lengths, positions)
     assert static.shape == eager.shape
     for b, n in enumerate(lengths):  # pad slots are garbage in both; real slots agree
         torch.testing.assert_close(static[b, :n], eager[b, :n], atol=2e-5, rtol=1e-4)
@@ -97,10 +102,16 @@ def test_the_prompt_cache_is_copied_never_written(tiny, prompt):
     graphed = GraphedCanvasDecoder(model, **SMALL)
     canvas, positions, sc = step_inputs(model, cache, [8, 8], 8)
     for _ in range(3):
-        graphed.step(cache, canvas, sc, [8, 8], positions)
+        run_step(graphed, cache, canvas, sc, [8, 8], positions)
     for layer, (k, v) in zip(cache.layers, before):
         assert torch.equal(layer.keys, k) and torch.equal(layer.values, v)
-    assert graphed.stats.loads == 1  # one request: the pools are filled once
+    assert graphed.stats.loads == 1  # the same cache: the pools are filled once
+    encode_tokens(model, cache, prompt[1:6], len(prompt))  # the same object grows in place
+    canvas, positions, sc = step_inputs(model, cache, [8, 8], 8)
+    eager = run_step(EagerCanvasDecoder(model), cache, canvas, sc, [8, 8], positions)
+    static = run_step(graphed, cache, canvas, sc, [8, 8], positions)
+    assert graphed.stats.loads == 2  # a grown cache is copied again
+    torch.testing.assert_close(static, eager, atol=2e-5, rtol=1e-4)
 
 
 def test_typing_reuses_the_captured_shapes_until_the_prompt_crosses_a_bucket(tiny, prompt):
@@ -169,8 +180,8 @@ def test_a_replayed_cuda_graph_equals_the_eager_decoder(tiny, prompt):
         graphed = GraphedCanvasDecoder(model, **SMALL)
         assert graphed.use_graphs
         for sc_in in (None, sc, sc * 2):  # replays with new inputs, no recapture
-            eager = EagerCanvasDecoder(model).step(cache, canvas, sc_in, lengths, positions)
-            replayed = graphed.step(cache, canvas, sc_in, lengths, positions)
+            eager = run_step(EagerCanvasDecoder(model), cache, canvas, sc_in, lengths, positions)
+            replayed = run_step(graphed, cache, canvas, sc_in, lengths, positions)
             for b, n in enumerate(lengths):
                 torch.testing.assert_close(replayed[b, :n], eager[b, :n], atol=1e-4, rtol=1e-3)
         assert graphed.stats.captures == 1 and graphed.stats.replays == 3
