@@ -718,17 +718,19 @@ def cache_kw(fn: Any) -> str:
 
 
 class GemmaFast:
-    """DiffusionGemma's fast path as the benchmark drives it: the prompt cache is kept per document
-    and extended with only the new tokens; each denoising step runs the decoder over the canvas and
-    the head on the free rows only, and the fused kernel samples every row in one pass. Fixed steps:
-    at step s the lowest-entropy (s+1)/S of the canvas is kept, the rest renoised."""
+    """DiffusionGemma's fast path with the fused sampler: the prompt cache is kept per document and
+    extended with only the new tokens; each denoising step runs the canvas decoder step (``decoder``:
+    the engine's graphed or eager step) and the head on the canvas, and the fused kernel samples
+    every row in one pass. Fixed steps: at step s the lowest-entropy (s+1)/S of the canvas is kept,
+    the rest renoised."""
 
-    def __init__(self, model: Any) -> None:
+    name = "benchmark fused loop (prompt cache, canvas decoder step, fused sampler)"
+
+    def __init__(self, model: Any, decoder: Any) -> None:
         self.model = model
         self.encoder = model.model.encoder
-        self.decoder = model.model.decoder
+        self.decoder = decoder
         self.kw_enc = cache_kw(self.encoder.forward)
-        self.kw_dec = cache_kw(self.decoder.forward)
         self.softcap = model.config.get_text_config().final_logit_softcapping
         self.vocab = model.config.get_text_config().vocab_size
         self.cache = None
@@ -755,8 +757,6 @@ class GemmaFast:
         self.cached_ids = prompt
         self.encoded.append(int(new.shape[1]))
 
-    name = "benchmark fused loop (prompt cache, head on free rows, fused sampler)"
-
     def reset(self) -> None:
         self.cached_ids = None
 
@@ -775,13 +775,9 @@ class GemmaFast:
             canvas = torch.randint(0, self.vocab, (1, n), device=dev, generator=g)
             kept = torch.zeros((1, n), dtype=torch.bool, device=dev)
             prev = None
+            self.decoder.start(self.cache, 1)
             for s in range(steps):
-                hidden = self.decoder(
-                    decoder_input_ids=canvas,
-                    self_conditioning_logits=prev,
-                    decoder_position_ids=pos,
-                    **{self.kw_dec: self.cache},
-                ).last_hidden_state  # [1, n, H]
+                hidden = self.decoder.step(canvas, prev, [n], pos)  # [1, n, H]
                 z = self.model.lm_head(hidden).float()  # [1, n, V]: every canvas slot is free here
                 z = self.softcap * torch.tanh(z / self.softcap)
                 temp = 0.8 - 0.4 * s / max(1, steps - 1)  # the checkpoint's 0.8 -> 0.4 schedule
@@ -798,19 +794,24 @@ class GemmaFast:
 class GemmaEngine:
     """The engine's DiffusionGemma path on token ids: ``gemma_cache.PromptCache`` (exact prompt
     cache per document, extended with only the new tokens) and ``gemma_loop.denoise`` (decoder over
-    the canvas, logits at free positions, entropy-bounded acceptance), with a fixed step count."""
+    the canvas, logits at free positions, entropy-bounded acceptance), with a fixed step count.
+    ``graphs``: the canvas decoder step from ``gemma_graphs`` (static shapes, CUDA graphs) instead
+    of transformers' decoder called eagerly."""
 
-    name = "diffusion_lsp.engine.gemma_loop.denoise + gemma_cache.PromptCache"
-
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, graphs: bool) -> None:
         from diffusion_lsp.engine.gemma_cache import PromptCache
-        from diffusion_lsp.engine.gemma_loop import Row, Schedule
+        from diffusion_lsp.engine.gemma_graphs import GraphedCanvasDecoder
+        from diffusion_lsp.engine.gemma_loop import EagerCanvasDecoder, Row, Schedule
         from diffusion_lsp.engine.gemma_loop import denoise as gemma_denoise
         from diffusion_lsp.engine.gemma_sampling import DiffusionSettings
 
         self.model = model
         self.cache = PromptCache()
         self.encoded: list[int] = []
+        self.decoder = GraphedCanvasDecoder(model) if graphs else EagerCanvasDecoder(model)
+        self.name = "diffusion_lsp.engine.gemma_loop.denoise + gemma_cache.PromptCache" + (
+            " + gemma_graphs.GraphedCanvasDecoder" if graphs else " (eager decoder)"
+        )
         self._row, self._schedule, self._denoise = Row, Schedule, gemma_denoise
         text = model.config.get_text_config()
         self._settings = lambda n: DiffusionSettings(
@@ -831,23 +832,34 @@ class GemmaEngine:
         self.cache.clear()
 
     def infill(self, prompt: Any, n: int, steps: int, seed: int = 0, cold: bool = False) -> Any:
+        """One row: a free canvas of ``n`` tokens after ``prompt`` [1, P]."""
+        return self.request(prompt, [n], [], steps, seed, cold)
+
+    def request(
+        self,
+        prompt: Any,
+        lengths: list[int],
+        suffix: list[int],
+        steps: int,
+        seed: int = 0,
+        cold: bool = False,
+    ) -> Any:
+        """One row per candidate length: free slots, then the clamped ``suffix`` (inpainting)."""
         if cold:
             self.reset()
         ids = prompt[0].tolist()
         cache, stats = self.cache.encode(self.model, ids, key="bench")
         self.encoded.append(int(stats.encoded))
-        rows = [self._row(tokens=[0] * n, free=[True] * n, seed=seed)]
+        rows = [
+            self._row(tokens=[0] * n + suffix, free=[True] * n + [False] * len(suffix), seed=seed)
+            for n in lengths
+        ]
+        width = max(lengths) + len(suffix)
         schedule = self._schedule(total=steps, first=steps, t_min=0.4, t_max=0.8)
-        results, _ = self._denoise(self.model, cache, rows, self._settings(n), schedule)
+        results, _ = self._denoise(
+            self.model, cache, rows, self._settings(width), schedule, decoder=self.decoder
+        )
         return results
-
-
-def gemma_engine(model: Any) -> Any:
-    """The engine's own DiffusionGemma path where this checkout has it, else the benchmark's loop."""
-    try:
-        return GemmaEngine(model)
-    except ImportError:
-        return GemmaFast(model)
 
 
 def count_touched_experts(model: Any, run_step: Callable[[], Any]) -> float:
@@ -916,20 +928,39 @@ def bench_gemma(
     }
     run.results["gemma"] = res  # partial results survive a later failure
     run.log(f"gemma model: {res}")
-    fast = gemma_engine(model)
-    fused = GemmaFast(model) if not isinstance(fast, GemmaFast) else None
+    graphs = device.type == "cuda"
+    fast = GemmaEngine(model, graphs=True)  # static shapes; CUDA graphs on a GPU
+    eager = GemmaEngine(model, graphs=False)  # transformers' decoder, as before the graphs
+    fused = GemmaFast(model, fast.decoder)
     res["loop"] = fast.name
+    res["cuda_graphs"] = graphs
     vocab = text.vocab_size
 
     def prompt_of(ctx: int, seed: int = 0) -> Any:
         return random_tokens(ctx, vocab, seed, device)[None]
 
-    # Per-step floor: the experts a canvas of each size touches, counted on the random router.
+    # Warm-up at load: every width and context bucket the timed requests use, batch 1 and 4.
+    ctx_c = plan.contexts[1] if len(plan.contexts) > 1 else plan.contexts[0]
+    editor_lengths = [4, 8, 16]  # the single-line ladder: three rows, a batch bucket of four
+    editor_suffix = 200 if not tiny else 8
+    t0 = time.perf_counter()
+    widths = sorted(set(plan.lengths) | set(plan.sweep))
+    fast.decoder.warmup([1], widths, list(plan.contexts) + [plan.typing_context + 256])
+    fast.decoder.warmup([len(editor_lengths)], [max(editor_lengths) + editor_suffix], [ctx_c])
+    res["warmup"] = {
+        "seconds": round(time.perf_counter() - t0, 2),
+        "shapes": len(fast.decoder.stats.shapes),
+        "captures": fast.decoder.stats.captures,
+    }
+    run.log(f"gemma warm-up: {res['warmup']}")
+
+    # Per-step floor: the experts a canvas of each size touches, counted on the random router
+    # (forward hooks: they run in the eager decoder, not in a replayed graph).
     ctx0 = plan.contexts[0]
     touched = {}
     for n in sorted(set(plan.lengths) | set(plan.sweep)):
         p = prompt_of(ctx0)
-        touched[n] = count_touched_experts(model, lambda p=p, n=n: fast.infill(p, n, 1, cold=True))
+        touched[n] = count_touched_experts(model, lambda p=p, n=n: eager.infill(p, n, 1, cold=True))
     res["experts_touched_per_layer"] = {str(k): round(v, 1) for k, v in touched.items()}
     e, k = text.num_experts, text.top_k_experts
     res["experts_expected_uniform"] = {
@@ -940,6 +971,18 @@ def bench_gemma(
     run.log(
         f"experts touched {res['experts_touched_per_layer']}, floor/step {res['floor_step_ms']}"
     )
+
+    # The graphed step against transformers' decoder: the same request, the same seeds.
+    p = prompt_of(ctx_c, seed=2)
+    n = plan.lengths[1] if len(plan.lengths) > 1 else plan.lengths[0]
+    a = fast.infill(p, n, plan.steps, seed=3, cold=True)[0].tokens
+    b = eager.infill(p, n, plan.steps, seed=3, cold=True)[0].tokens
+    res["graphed_vs_eager"] = {
+        "context": ctx_c,
+        "tokens": n,
+        "token_agreement": round(sum(x == y for x, y in zip(a, b)) / len(a), 4),
+    }
+    run.log(f"graphed vs eager: {res['graphed_vs_eager']}")
 
     gen_cfg = dict(
         max_denoising_steps=plan.steps,
@@ -988,40 +1031,66 @@ def bench_gemma(
             a_steps = clock.series(
                 lambda prompt=prompt, n=n: fast.infill(prompt, n, plan.steps), reps
             )
-            b = clock.series(lambda prompt=prompt, n=n: hf_generate(prompt, n), reps)
-            c = clock.series(
-                lambda prompt=prompt, n=n: ar_generate(prompt, n), max(1, reps // 2), warmup=1
+            eager.infill(prompt, n, plan.steps, cold=True)
+            e_steps = clock.series(
+                lambda prompt=prompt, n=n: eager.infill(prompt, n, plan.steps), 2, warmup=0
             )
-            f_steps = None
-            if fused is not None:  # the same request through the fused sampler
-                fused.infill(prompt, n, plan.steps)
-                f_steps = clock.series(
-                    lambda prompt=prompt, n=n: fused.infill(prompt, n, plan.steps), reps
-                )
+            b = clock.series(lambda prompt=prompt, n=n: hf_generate(prompt, n), reps)
+            c = clock.series(lambda prompt=prompt, n=n: ar_generate(prompt, n), 1, warmup=0)
+            fused.infill(prompt, n, plan.steps, cold=True)
+            f_steps = clock.series(
+                lambda prompt=prompt, n=n: fused.infill(prompt, n, plan.steps), reps
+            )
             step_ms = p50(a_steps) / plan.steps
             row = {
                 "context": ctx,
                 "tokens": n,
                 "engine": summary(a),
                 "engine_cached_prompt": summary(a_steps),
+                "eager_cached_prompt": summary(e_steps),
+                "fused_cached_prompt": summary(f_steps),
                 "hf_generate": summary(b),
                 "ar": summary(c),
                 "floor_ms": round(plan.steps * floor[n], 3),
                 "step_ms": round(step_ms, 3),
                 "step_over_floor": round(step_ms / floor[n], 2),
                 "speedup_vs_generate": round(p50(b) / p50(a), 2),
+                "warm_speedup_vs_generate": round(p50(b) / p50(a_steps), 2),
             }
-            if f_steps:
-                row["fused_cached_prompt"] = summary(f_steps)
             rows.append(row)
             run.log(f"gemma {row}")
             run.save()
 
-    # Typing: consecutive inline requests on a growing prefix; only new tokens are encoded.
+    # What an editor sends: three candidate lengths in one batch, each followed by the clamped
+    # suffix (inpainting), the prompt cached as while typing.
+    if run.left() > 40:
+        prompt = prompt_of(ctx_c, seed=5)
+        suffix = random_tokens(editor_suffix, vocab, 6, device).tolist()
+
+        def editor(engine: Any) -> Any:
+            return engine.request(prompt, editor_lengths, suffix, plan.steps)
+
+        reps = max(1, plan.reps[ctx_c] // 2)
+        editor(fast)
+        g_ms = clock.series(lambda: editor(fast), reps)
+        editor(eager)
+        e_ms = clock.series(lambda: editor(eager), 2, warmup=0)
+        res["editor_request"] = {
+            "context": ctx_c,
+            "lengths": editor_lengths,
+            "suffix_tokens": editor_suffix,
+            "graphed": summary(g_ms),
+            "eager": summary(e_ms),
+        }
+        run.log(f"editor request: {res['editor_request']}")
+
+    # Typing: consecutive inline requests on a growing prefix; only new tokens are encoded, and
+    # no step is captured again.
     if run.left() > 60:
         doc = prompt_of(plan.typing_context + 4 * plan.typing_requests, seed=9)
         fast.reset()  # a fresh document
         fast.encoded = []
+        captures = fast.decoder.stats.captures
         lat = []
         n_t = plan.lengths[1] if len(plan.lengths) > 1 else plan.lengths[0]
         for i in range(plan.typing_requests):
@@ -1034,13 +1103,14 @@ def bench_gemma(
             "latency_ms": [round(v, 2) for v in lat],
             "first_ms": round(lat[0], 2),
             "rest_p50_ms": round(p50(lat[1:]), 2),
+            "captures_while_typing": fast.decoder.stats.captures - captures,
         }
         run.log(
-            f"typing: first {lat[0]:.1f} ms, then p50 {p50(lat[1:]):.1f} ms; encoded {fast.encoded[:8]}..."
+            f"typing: first {lat[0]:.1f} ms, then p50 {p50(lat[1:]):.1f} ms; encoded "
+            f"{fast.encoded[:8]}...; captures {res['typing']['captures_while_typing']}"
         )
 
     # Crossover: a denoising step per canvas length against one autoregressive token.
-    ctx_c = plan.contexts[1] if len(plan.contexts) > 1 else plan.contexts[0]
     prompt = prompt_of(ctx_c, seed=4)
     sweep = []
     for n in plan.sweep:
@@ -1065,6 +1135,7 @@ def bench_gemma(
     res["crossover"]["at_steps_vs_ar_floor"] = crossover(sweep, active / bw * 1000, ctx_c)[
         "at_steps"
     ]
+    res["captures_total"] = fast.decoder.stats.captures
     run.log(f"gemma crossover: {res['crossover']}")
     return res
 
@@ -1223,33 +1294,64 @@ def render(results: dict[str, Any], plot_name: str = "speed.png") -> str:
         )
         lines.append("")
     if g.get("rows"):
+        graphs = g.get("cuda_graphs")
         lines += [
             "### DiffusionGemma-26B-A4B",
             "",
             f"{g.get('parameters', 0) / 1e9:.2f} B parameters (encoder and decoder share their layers). "
             f"(a) this engine (`{g.get('loop')}`): the prompt cache kept per document and extended "
-            "(cold: the whole prompt encoded; warm: the prompt already cached, as while typing), logits "
-            "at the free rows only; 'fused': the same request with the fused Triton sampler in place of "
-            "the engine's softmax, multinomial and entropy passes. "
+            "(cold: the whole prompt encoded; warm: the prompt already cached, as while typing), the "
+            "canvas decoder step on static shapes"
+            + (" replayed as a CUDA graph" if graphs else "")
+            + ", logits at the free rows only; 'eager': the same warm request through transformers' "
+            "decoder called eagerly (the engine before the graphs); 'fused': the same step with the "
+            "fused Triton sampler in place of the engine's softmax, multinomial and entropy passes. "
             "(b) transformers' `generate()` with `canvas_length` and `max_new_tokens` set to the infill "
             "length and the same step count. (c) the encoder as a causal LM, greedy token by token, "
-            "eager with a dynamic cache (not compiled). (d) steps x bytes one step reads (attention, "
-            "dense MLP, the experts the canvas touches, the tied embedding twice: head and "
+            "eager with a dynamic cache (not compiled; one run). (d) steps x bytes one step reads "
+            "(attention, dense MLP, the experts the canvas touches, the tied embedding twice: head and "
             "self-conditioning) / copy bandwidth.",
             "",
-            "| context | infill | (a) p50 | (a) p95 | (a) warm p50 | fused warm p50 | (b) p50 | (b) p95 | (c) p50 | (d) floor | step / floor | (b)/(a) |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| context | infill | (a) p50 | (a) p95 | (a) warm p50 | eager warm p50 | fused warm p50 | (b) p50 | (b) p95 | (c) | (d) floor | step / floor | (b)/(a) | (b)/(a) warm |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in g["rows"]:
+            nan = {"p50": float("nan")}
             lines.append(
                 f"| {r['context']} | {r['tokens']} | {r['engine']['p50']:.1f} | {r['engine']['p95']:.1f} | "
                 f"{r['engine_cached_prompt']['p50']:.1f} | "
-                f"{r['fused_cached_prompt']['p50'] if 'fused_cached_prompt' in r else float('nan'):.1f} | "
+                f"{r.get('eager_cached_prompt', nan)['p50']:.1f} | "
+                f"{r.get('fused_cached_prompt', nan)['p50']:.1f} | "
                 f"{r['hf_generate']['p50']:.1f} | "
                 f"{r['hf_generate']['p95']:.1f} | {r['ar']['p50']:.1f} | {r['floor_ms']:.1f} | "
-                f"{r['step_over_floor']:.2f} | {r['speedup_vs_generate']:.2f}x |"
+                f"{r['step_over_floor']:.2f} | {r['speedup_vs_generate']:.2f}x | "
+                f"{r.get('warm_speedup_vs_generate', float('nan')):.2f}x |"
             )
         lines.append("")
+        wu = g.get("warmup")
+        if wu:
+            lines.append(
+                f"Warm-up at load: {wu['captures']} decoder steps captured ({wu['shapes']} shapes) in "
+                f"{wu['seconds']} s; captures in all: {g.get('captures_total')}."
+            )
+            lines.append("")
+        ge = g.get("graphed_vs_eager")
+        if ge:
+            lines.append(
+                f"Static-shape step against transformers' decoder, the same request and seeds "
+                f"({ge['context']} context, {ge['tokens']} tokens): {ge['token_agreement']:.1%} of the "
+                "denoised tokens agree (bf16 sums in another order can flip a sample on random weights)."
+            )
+            lines.append("")
+        er = g.get("editor_request")
+        if er:
+            lines.append(
+                f"An editor-shaped request ({er['context']} context cached, candidate lengths "
+                f"{er['lengths']} in one batch, each followed by {er['suffix_tokens']} clamped suffix "
+                f"tokens, {g.get('steps')} steps): p50 {er['graphed']['p50']:.1f} ms (p95 "
+                f"{er['graphed']['p95']:.1f}) against {er['eager']['p50']:.1f} ms with the eager decoder."
+            )
+            lines.append("")
         lines.append(
             f"Experts touched per layer by one step (measured on the random router): "
             f"{g.get('experts_touched_per_layer')}; uniform routing predicts {g.get('experts_expected_uniform')}."
@@ -1261,7 +1363,8 @@ def render(results: dict[str, Any], plot_name: str = "speed.png") -> str:
                 f"Typing trace: {ty['requests']} consecutive {ty['tokens']}-token inline requests on a growing "
                 f"prefix. Tokens encoded per request: {ty['encoded_per_request'][:1]} for the first, then "
                 f"{sorted(set(ty['encoded_per_request'][1:]))}; latency {ty['first_ms']:.1f} ms for the "
-                f"first, p50 {ty['rest_p50_ms']:.1f} ms after."
+                f"first, p50 {ty['rest_p50_ms']:.1f} ms after; decoder steps captured while typing: "
+                f"{ty.get('captures_while_typing', '?')}."
             )
             lines.append("")
     for key, name in (("dense", "dense 7B"), ("gemma", "DiffusionGemma-26B-A4B")):

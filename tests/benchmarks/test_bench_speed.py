@@ -42,6 +42,13 @@ def test_tiny_run_measures_every_phase_and_writes_the_section(tmp_path, monkeypa
     assert encoded[0] == plan.typing_context + 1
     assert all(1 <= n <= 6 for n in encoded[1:])
     assert set(res["kernel"]["rows"][0]) >= {"rows", "vocab", "torch_ms"}
+    # the static-shape decoder step: every shape prepared at warm-up, none while typing
+    assert gemma["warmup"]["shapes"] > 0
+    assert gemma["typing"]["captures_while_typing"] == 0
+    assert 0.0 <= gemma["graphed_vs_eager"]["token_agreement"] <= 1.0
+    assert gemma["editor_request"]["graphed"]["p50"] > 0
+    for row in gemma["rows"]:
+        assert row["eager_cached_prompt"]["p50"] > 0 and row["fused_cached_prompt"]["p50"] > 0
 
     text = docs.read_text()
     assert "## Quality\n\nkept as is" in text
