@@ -687,6 +687,72 @@ def bench_dense(
     res["crossover"] = crossover(sweep, tok_ms, ctx_a)
     run.log(f"dense crossover: {res['crossover']}")
     res["captures_total"] = den.stats.captures
+    if run.left() > 40:
+        res["fp8"] = bench_dense_fp8(run, plan, model, den, loop, cfg, device, bw)
+    return res
+
+
+def bench_dense_fp8(
+    run: Run,
+    plan: Plan,
+    model: Any,
+    den: Any,
+    loop: Callable[..., Any],
+    cfg: Any,
+    device: Any,
+    bw: float,
+) -> dict[str, Any]:
+    """The same infills with the linear layers' weights in FP8 (``engine.fp8``, row-wise e4m3,
+    activations quantized per token): latency, and agreement of the greedy tokens with bf16."""
+    import torch
+
+    from diffusion_lsp.engine.fastpath import DualCacheDenoiser
+    from diffusion_lsp.engine.fp8 import quantize_linears, supported
+
+    if device.type == "cuda" and not supported(device):
+        return {"skipped": "no FP8 matrix units on this GPU"}
+    clock = Clock(device)
+    mid = dense_mask_id(cfg)
+    n = plan.lengths[1] if len(plan.lengths) > 1 else plan.lengths[0]
+    canvases = {
+        ctx: dense_canvas(ctx, n, cfg.vocab_size, device, seed=11, mask_id=mid)
+        for ctx in plan.contexts
+    }
+    bf16 = {ctx: loop(den, x, att, free, plan.steps) for ctx, (x, att, free) in canvases.items()}
+    bf16_ms = {
+        ctx: p50(clock.series(lambda c=c: loop(den, *c, plan.steps), plan.reps[ctx]))
+        for ctx, c in canvases.items()
+    }
+    den.reset()  # its graphs read the bf16 weights: never replayed after this
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    t0 = time.perf_counter()
+    replaced = quantize_linears(model)
+    res: dict[str, Any] = {
+        "layers": replaced,
+        "quantize_s": round(time.perf_counter() - t0, 2),
+        "weight_bytes_per_step": weight_bytes(model),
+        "tokens": n,
+        "rows": [],
+    }
+    floor_step = res["weight_bytes_per_step"] / bw * 1000
+    den8 = DualCacheDenoiser(model, shift=True)
+    den8.warmup([1], [n], plan.contexts)
+    for ctx, (x, att, free) in canvases.items():
+        out = loop(den8, x, att, free, plan.steps)
+        agree = float((out[free] == bf16[ctx][free]).float().mean())
+        ms = clock.series(
+            lambda x=x, att=att, free=free: loop(den8, x, att, free, plan.steps), plan.reps[ctx]
+        )
+        row = {
+            "context": ctx,
+            "fp8": summary(ms),
+            "bf16_p50": round(bf16_ms[ctx], 3),
+            "token_agreement_with_bf16": round(agree, 4),
+            "floor_ms": round(plan.steps * floor_step, 3),
+        }
+        res["rows"].append(row)
+        run.log(f"dense fp8 {row}")
     return res
 
 
@@ -1288,6 +1354,25 @@ def render(results: dict[str, Any], plot_name: str = "speed.png") -> str:
                 "for the longest alone."
             )
             lines.append("")
+        f8 = d.get("fp8", {})
+        if f8.get("rows"):
+            lines += [
+                f"FP8 weights (`diffusion_lsp.engine.fp8`: {f8['layers']} linear layers in e4m3 with a "
+                "scale per output row, activations quantized per token, `torch._scaled_mm`; "
+                f"{f8['weight_bytes_per_step'] / 1e9:.2f} GB read per step), {f8['tokens']}-token "
+                "infills, greedy, the same canvases as bf16:",
+                "",
+                "| context | fp8 p50 | fp8 p95 | bf16 p50 | floor (fp8) | tokens equal to bf16 |",
+                "|---:|---:|---:|---:|---:|---:|",
+            ]
+            for r in f8["rows"]:
+                lines.append(
+                    f"| {r['context']} | {r['fp8']['p50']:.1f} | {r['fp8']['p95']:.1f} | "
+                    f"{r['bf16_p50']:.1f} | {r['floor_ms']:.1f} | {r['token_agreement_with_bf16']:.1%} |"
+                )
+            lines.append("")
+        elif f8.get("skipped"):
+            lines += [f"FP8 weights: skipped ({f8['skipped']}).", ""]
         lines.append(
             f"Warm-up at load: {d.get('captures_after_warmup')} CUDA graphs in {d.get('warmup_s')} s; "
             f"captures after all timed requests: {d.get('captures_after_requests')} (no recapture while typing)."

@@ -218,12 +218,20 @@ def load_engine(spec: ModelSpec, progress: Progress | None = None) -> Engine:
     kwargs = dict(common, dtype=dtype)
     if spec.device_map:
         kwargs["device_map"] = spec.device_map
-    if spec.quantization != "none":
+    bnb = spec.quantization in ("8bit", "4bit")  # bitsandbytes places the weights itself
+    if bnb:
         kwargs["quantization_config"] = _quantization(spec.quantization)
+    elif spec.quantization == "fp8":
+        _check_fp8(device)
     model = _load(lambda: model_cls.from_pretrained(name, **kwargs), name, spec)
-    if not spec.device_map and spec.quantization == "none":
+    if not spec.device_map and not bnb:
         report(f"moving the model to {device}", 0.8)
         model = _load(lambda: model.to(device), name, spec)
+    if spec.quantization == "fp8":
+        from diffusion_lsp.engine.fp8 import quantize_linears
+
+        report("quantizing the linear layers to fp8", 0.9)
+        quantize_linears(model)
     model.eval()
     info = EngineInfo(
         model=name,
@@ -253,6 +261,17 @@ def _tokenizer(name: str, common: dict[str, Any]) -> Any:
     return AutoTokenizer.from_pretrained(name, **common)
 
 
+def _check_fp8(device: Any) -> None:
+    from diffusion_lsp.engine.fp8 import supported
+
+    if not supported(device):
+        raise ModelLoadError(
+            f"fp8 weights need a CUDA GPU with FP8 matrix units (compute capability 8.9 or "
+            f"higher: Ada, Hopper, Blackwell); the device is {device}.",
+            "set quantization to none (or 8bit/4bit with bitsandbytes).",
+        )
+
+
 def _quantization(kind: str) -> Any:
     try:
         from transformers import BitsAndBytesConfig
@@ -265,7 +284,7 @@ def _quantization(kind: str) -> Any:
         return BitsAndBytesConfig(load_in_8bit=True)
     if kind == "4bit":
         return BitsAndBytesConfig(load_in_4bit=True)
-    raise ModelLoadError(f"quantization {kind!r} is not supported yet.", "use none, 8bit or 4bit.")
+    raise ModelLoadError(f"unknown quantization {kind!r}.", "use none, 8bit, 4bit or fp8.")
 
 
 def _load(fn: Callable[[], Any], name: str, spec: ModelSpec) -> Any:

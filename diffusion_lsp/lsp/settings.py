@@ -114,7 +114,10 @@ class Settings:
         enum=["auto", "inpaint", "instruct"],
     )
     quantization: str = setting(
-        "none", "Weight quantization (needs bitsandbytes).", enum=["none", "8bit", "4bit", "fp8"]
+        "none",
+        "Weight quantization: 8bit and 4bit need bitsandbytes; fp8 (half the bytes of bf16, for "
+        "the linear layers) needs a GPU of compute capability 8.9 or higher.",
+        enum=["none", "8bit", "4bit", "fp8"],
     )
     steps: int = setting(
         0,

@@ -44,6 +44,9 @@ def test_tiny_run_measures_every_phase_and_writes_the_section(tmp_path, monkeypa
     assert set(res["kernel"]["rows"][0]) >= {"rows", "vocab", "torch_ms"}
     # the static-shape decoder step: every shape prepared at warm-up, none while typing
     assert gemma["warmup"]["shapes"] > 0
+    assert dense["fp8"]["layers"] > 0
+    for row in dense["fp8"]["rows"]:
+        assert row["fp8"]["p50"] > 0 and 0.0 <= row["token_agreement_with_bf16"] <= 1.0
     assert gemma["typing"]["captures_while_typing"] == 0
     assert 0.0 <= gemma["graphed_vs_eager"]["token_agreement"] <= 1.0
     assert gemma["editor_request"]["graphed"]["p50"] > 0
