@@ -1013,6 +1013,8 @@ def bench_gemma(
     widths = sorted(set(plan.lengths) | set(plan.sweep))
     fast.decoder.warmup([1], widths, list(plan.contexts) + [plan.typing_context + 256])
     fast.decoder.warmup([len(editor_lengths)], [max(editor_lengths) + editor_suffix], [ctx_c])
+    res["cuda_graphs"] = fast.decoder.use_graphs  # False if a capture failed (stats.error says why)
+    res["capture_error"] = fast.decoder.stats.error
     res["warmup"] = {
         "seconds": round(time.perf_counter() - t0, 2),
         "shapes": len(fast.decoder.stats.shapes),

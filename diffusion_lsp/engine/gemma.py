@@ -97,7 +97,7 @@ class BlockDiffusionEngine:
         rows = {len(default_lengths(64, single)) for single in (True, False)}
         widths = [w for w in WIDTH_BUCKETS if w < canvas] + [canvas]
         contexts = [c for c in CONTEXT_BUCKETS if c < context_tokens] + [context_tokens]
-        self.decoder.warmup(rows, widths, contexts, progress)
+        self.decoder.warmup(rows, widths, contexts, progress)  # falls back to eager steps itself
 
     # -- requests ---------------------------------------------------------------------------------
 

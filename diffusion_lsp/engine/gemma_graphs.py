@@ -21,9 +21,12 @@ as equal to passing no logits. Off CUDA the same static-shape step runs eagerly 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]  # (message, fraction done)
 
@@ -62,6 +65,7 @@ class GraphStats:
     replays: int = 0
     loads: int = 0  # prompt caches copied into the pools
     shapes: list[tuple[int, int, int]] = field(default_factory=list)  # (batch, width, context)
+    error: str | None = None  # why capturing failed, if it did (the step then runs eagerly)
 
 
 class GraphedCanvasDecoder:
@@ -269,22 +273,36 @@ class GraphedCanvasDecoder:
         )
         self.stats.shapes.append(key)
         if self.use_graphs:
-            with torch.no_grad():
-                # Warm up on a side stream (cuBLAS handles, autotuning), then capture.
-                side = torch.cuda.Stream()
-                side.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(side):
-                    self._forward(g, context)
-                torch.cuda.current_stream().wait_stream(side)
-                # One memory pool for every graph: only one replays at a time.
-                pool = next(iter(self._graphs.values())).graph.pool() if self._graphs else None
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, pool=pool):
-                    g.hidden = self._forward(g, context)
-            g.graph = graph
-            self.stats.captures += 1
+            try:
+                g.graph, g.hidden = self._capture(g, context)
+                self.stats.captures += 1
+            except RuntimeError as exc:  # serve eagerly rather than fail the request
+                log.warning("capturing the decoder step failed; running it eagerly", exc_info=True)
+                torch.cuda.synchronize()
+                self.stats.error = repr(exc)
+                self.use_graphs = False
+                for other in self._graphs.values():
+                    other.graph = None
         self._graphs[key] = g
         return g
+
+    def _capture(self, g: _Graph, context: int) -> tuple[Any, Any]:
+        """Capture one step as a CUDA graph; returns the graph and its output tensor."""
+        import torch
+
+        with torch.no_grad():
+            # Warm up on a side stream (cuBLAS handles, autotuning), then capture.
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self._forward(g, context)
+            torch.cuda.current_stream().wait_stream(side)
+            # One memory pool for every graph: only one replays at a time.
+            live = [o.graph for o in self._graphs.values() if o.graph is not None]
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=live[0].pool() if live else None):
+                hidden = self._forward(g, context)
+        return graph, hidden
 
     def _forward(self, g: _Graph, context: int) -> Any:
         import torch

@@ -147,6 +147,24 @@ def test_warmup_prepares_every_bucket_a_request_uses(tiny):
     assert [f for _, f in messages] == sorted(f for _, f in messages)
 
 
+def test_a_failed_capture_falls_back_to_the_eager_static_step(tiny, prompt, monkeypatch):
+    model = tiny[0]
+    cache = encode_tokens(model, None, prompt, 0)
+    canvas, positions, sc = step_inputs(model, cache, [8, 6], 8)
+    graphed = GraphedCanvasDecoder(model, **SMALL)
+    graphed.use_graphs = True  # as on a GPU; the capture itself fails
+
+    def broken(*_args):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(graphed, "_capture", broken)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    hidden = run_step(graphed, cache, canvas, sc, [8, 6], positions)
+    eager = run_step(EagerCanvasDecoder(model), cache, canvas, sc, [8, 6], positions)
+    assert not graphed.use_graphs and "stream is capturing" in graphed.stats.error
+    torch.testing.assert_close(hidden[0], eager[0], atol=2e-5, rtol=1e-4)
+
+
 def test_the_engine_uses_the_static_step_when_asked_and_agrees_with_eager(tiny):
     from diffusion_lsp.engine.api import EngineInfo, InfillRequest, ModelSpec
     from diffusion_lsp.engine.gemma import BlockDiffusionEngine
@@ -187,3 +205,25 @@ def test_a_replayed_cuda_graph_equals_the_eager_decoder(tiny, prompt):
         assert graphed.stats.captures == 1 and graphed.stats.replays == 3
     finally:
         tiny[0].to("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_engine_on_cuda_captures_at_load_and_never_while_typing(tiny):
+    from diffusion_lsp.engine import load_engine
+    from diffusion_lsp.engine.api import InfillRequest, ModelSpec
+
+    steps = []
+    engine = load_engine(
+        ModelSpec(model=str(tiny[2]), device="cuda"), progress=lambda m, f: steps.append(m)
+    )
+    assert isinstance(engine.decoder, GraphedCanvasDecoder) and engine.decoder.use_graphs
+    captured = engine.decoder.stats.captures
+    assert captured > 0 and any("capturing" in m for m in steps)
+    prefix = "def add(a, b):\n    "
+    for typed in ("r", "re", "ret"):
+        result = engine.infill(
+            InfillRequest(prefix=prefix + typed, suffix="\n\nprint(add(1, 2))\n", document="d")
+        )
+        assert result.nfe > 0
+    assert engine.decoder.stats.captures == captured  # every shape was prepared at load
+    assert engine.decoder.stats.replays > 0
