@@ -32,7 +32,12 @@ def run(args: argparse.Namespace) -> int:
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
-            line(f"cuda:{i}", f"{props.name}, {props.total_memory / 2**30:.1f} GiB")
+            fp8 = (props.major, props.minor) >= (8, 9)
+            line(
+                f"cuda:{i}",
+                f"{props.name}, {props.total_memory / 2**30:.1f} GiB, compute capability "
+                f"{props.major}.{props.minor} ({'fp8 weights supported' if fp8 else 'no fp8'})",
+            )
     else:
         line("cuda", "not available (the CPU runs the model)")
     import transformers
@@ -71,7 +76,26 @@ def run(args: argparse.Namespace) -> int:
                 f"ok: {info.family} family, {info.parameters:,} parameters, "
                 f"{info.device}, {info.dtype}, {info.load_ms:.0f} ms",
             )
+            line("fast path", _fast_path(engine))
     return 1 if problems else 0
+
+
+def _fast_path(engine: object) -> str:
+    """How the loaded engine runs a denoising step, in words."""
+    decoder = getattr(engine, "decoder", None)  # DiffusionGemma
+    if hasattr(engine, "decoder"):
+        if decoder is None:
+            return "DiffusionGemma decoder step, eager (CUDA graphs need a CUDA device)"
+        stats = decoder.stats
+        if decoder.use_graphs:
+            return f"DiffusionGemma decoder step as CUDA graphs ({stats.captures} captured at load)"
+        return f"DiffusionGemma decoder step on static shapes, eager ({stats.error or 'no CUDA'})"
+    denoiser = getattr(engine, "denoiser", None)  # masked family
+    name = type(denoiser).__name__
+    if name == "DualCacheDenoiser":
+        graphs = "CUDA graphs" if denoiser.use_graphs else "no graphs"
+        return f"dual KV cache ({graphs}, {denoiser.stats.captures} captured at load)"
+    return f"{name}: the whole canvas every step"
 
 
 def _printer():

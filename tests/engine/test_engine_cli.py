@@ -88,6 +88,18 @@ def test_doctor_reports_torch_dtype_model_and_grammars(masked_dir, capsys):
     assert "local directory, 1 weight file(s)" in out
 
 
+def test_doctor_load_says_how_a_step_runs(masked_dir, tmp_path, capsys):
+    from diffusion_lsp.engine.tiny_gemma import build
+
+    assert main(["doctor", "--model", str(masked_dir), "--load"]) == 0
+    out = capsys.readouterr().out
+    assert "fast path:" in out and "dual KV cache (no graphs" in out  # ModernBERT on the CPU
+    gemma = build(tmp_path / "gemma")
+    assert main(["doctor", "--model", str(gemma), "--load"]) == 0
+    out = capsys.readouterr().out
+    assert "DiffusionGemma decoder step, eager (CUDA graphs need a CUDA device)" in out
+
+
 def test_cli_positions_count_lines_as_lsp_does():
     from diffusion_lsp.engine.cli_common import line_col, parse_position
 
