@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from diffusion_lsp.engine.gemma_cache import cache_kwarg
+
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]  # (message, fraction done)
@@ -88,6 +90,7 @@ class GraphedCanvasDecoder:
         text = model.config.get_text_config()
         self.model = model
         self.decoder = model.model.decoder
+        self.cache_name = cache_kwarg(self.decoder)  # "cache", or "past_key_values" before 5.2x
         self.types = list(text.layer_types)
         self.window = int(text.sliding_window)
         self.vocab = int(text.vocab_size)
@@ -310,7 +313,7 @@ class GraphedCanvasDecoder:
         with torch.no_grad():
             return self.decoder(
                 decoder_input_ids=g.ids,
-                cache=self._view_cache(g.ids.shape[0], context),
+                **{self.cache_name: self._view_cache(g.ids.shape[0], context)},
                 self_conditioning_logits=g.sc_logits,
                 self_conditioning_mask=g.sc_on,
                 decoder_attention_mask=g.masks,
