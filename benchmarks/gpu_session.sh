@@ -5,7 +5,10 @@
 #   bash benchmarks/gpu_session.sh                   # on a machine with a CUDA GPU and PyTorch
 #
 # Wheels in .whl/ (for example the transformers version the project is tested with) are installed
-# into /tmp/site first, without dependencies, for an image whose own packages are older.
+# into /tmp/site first, without dependencies, for an image whose own packages are older. To fetch
+# transformers 5.24.0 for a Python 3.12 GPU image from a machine with PyPI:
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 -d .whl transformers==5.24.0
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}
