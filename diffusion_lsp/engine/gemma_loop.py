@@ -77,6 +77,7 @@ def denoise(
     pad = settings.pad_id if settings.pad_id is not None else 0
     gens = [torch.Generator(device=device).manual_seed(r.seed) for r in rows]
     free = [torch.tensor(list(r.free), dtype=torch.bool, device=device) for r in rows]  # [L_i]
+    n_free = [sum(map(bool, r.free)) for r in rows]  # counted on the host: no device sync per step
     fixed = [torch.tensor(list(r.tokens), dtype=torch.long, device=device) for r in rows]  # [L_i]
     # The initial canvas: uniform noise everywhere (as transformers draws it), then the clamps.
     current = [
@@ -120,7 +121,7 @@ def denoise(
         finished: list[int] = []
         offset = 0
         for b, i in enumerate(active):
-            n = int(free[i].sum())
+            n = n_free[i]
             raw, processed = logits[offset : offset + n], processed_all[offset : offset + n]
             offset += n
             probs = torch.softmax(processed, dim=-1, dtype=torch.float32)  # [n, V]
