@@ -203,13 +203,14 @@ class GraphedCanvasDecoder:
         self._loaded = []
 
     def _ensure_sc(self, rows_times_width: int) -> None:
-        """The shared self-conditioning pool, for ``rows_times_width`` canvas slots."""
+        """The self-conditioning pool shared by later graphs, for ``rows_times_width`` canvas
+        slots. Graphs captured on a smaller pool keep theirs (their inputs are filled through their
+        own view), so growing it drops nothing."""
         import torch
 
         need = rows_times_width * self.vocab
         if self._sc_pool.numel() < need:
             self._sc_pool = torch.zeros(need, dtype=self.dtype, device=self.device)
-            self._graphs.clear()
 
     def _load(self, cache: Any) -> None:
         """Copy the prompt ``cache`` (batch 1) into the pools."""

@@ -145,6 +145,8 @@ def test_warmup_prepares_every_bucket_a_request_uses(tiny):
     assert sorted(graphed.stats.shapes) == [(4, 16, 64), (4, 16, 128), (4, 32, 64), (4, 32, 128)]
     assert messages[-1] == ("decoder steps captured", 1.0)
     assert [f for _, f in messages] == sorted(f for _, f in messages)
+    graphed.warmup([5], [30], [100])  # a larger batch grows the self-conditioning pool
+    assert (4, 32, 128) in graphed._graphs and (8, 32, 128) in graphed._graphs  # nothing dropped
 
 
 def test_a_failed_capture_falls_back_to_the_eager_static_step(tiny, prompt, monkeypatch):
