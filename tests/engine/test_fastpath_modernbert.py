@@ -93,6 +93,28 @@ def test_stack_equals_hugging_face_with_padding(model):
     torch.testing.assert_close(ours[1], ref[1], **TOL)
 
 
+def test_local_layers_in_chunks_equal_the_full_product(tiny, monkeypatch):
+    # on the CPU a local layer attends chunk by chunk to the keys each chunk can see
+    tokens = canvas(tiny, 150, 9, 100, seed=2)[None]
+    length = tokens.shape[1]
+    stack = ModernBertStack(tiny)
+    bias = torch.zeros((1, 1, 1, length))
+    positions = torch.arange(length)[None]
+    near = (positions[:, :, None] - positions[:, None, :]).abs() <= stack.window
+    chunks = stack._chunks(near[:, None])
+    assert chunks is not None and len(chunks) == -(-length // (2 * stack.window))
+    assert all(seen.numel() <= 4 * stack.window for _, seen in chunks)
+    out = {}
+    for name in ("chunks", "full"):
+        if name == "full":
+            monkeypatch.setattr(ModernBertStack, "_chunks", lambda self, visible: None)
+        keys, values = stack.new_kv(1, length)
+        with torch.no_grad():
+            out[name] = stack.forward(tokens, positions, keys, values, 0, bias), keys
+    torch.testing.assert_close(out["chunks"][0], out["full"][0], **TOL)
+    torch.testing.assert_close(out["chunks"][1], out["full"][1], **TOL)
+
+
 def test_block_step_is_exact_while_the_context_is_unchanged(model):
     tokens = canvas(model, 200, 7, 150)[None]
     attention = torch.ones_like(tokens, dtype=torch.bool)
