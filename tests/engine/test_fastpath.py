@@ -147,7 +147,7 @@ def test_stack_rotate_equals_keys_computed_at_shifted_positions(model):
 
 
 def test_shared_prefill_of_candidate_lengths(model):
-    # two hole lengths over the same context (shifted model): the longer row's prefill is shared;
+    # two hole lengths over the same context (shifted model): the shorter row's prefill is shared;
     # that row's logits are its own, the other row's first-layer keys are its own after rotation
     a, b = canvas(8, 3, 6, seed=1), canvas(8, 5, 6, seed=1)
     length = b.numel()
@@ -159,13 +159,13 @@ def test_shared_prefill_of_candidate_lengths(model):
     shared = DualCacheDenoiser(model, shift=True, share_prefill=True)
     own = DualCacheDenoiser(model, shift=True)
     first_shared, first_own = shared(tokens, attention, rows), own(tokens, attention, rows)
-    assert shared.stats.shared_prefills == 1 and shared._layout.source == 1
-    sel = rows[0] == 1
+    assert shared.stats.shared_prefills == 1 and shared._layout.source == 0
+    sel = rows[0] == 0
     torch.testing.assert_close(first_shared[sel], first_own[sel], rtol=1e-4, atol=1e-4)
     lay = shared._layout
     ks = shared._kv_for(2, lay.ctx + lay.blk)[0]
     ko = own._kv_for(2, lay.ctx + lay.blk)[0]
-    torch.testing.assert_close(ks[0, 0, :, : lay.ctx], ko[0, 0, :, : lay.ctx], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ks[0, 1, :, : lay.ctx], ko[0, 1, :, : lay.ctx], rtol=1e-4, atol=1e-4)
 
 
 def test_a_new_request_prefills_again(model):

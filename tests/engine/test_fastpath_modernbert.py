@@ -211,8 +211,8 @@ def test_stack_rotate_equals_keys_computed_at_shifted_positions(tiny):
 
 
 def test_shared_prefill_gives_rows_of_the_shared_hole_length_their_own_keys(tiny):
-    # holes 3, 9, 6, 9: rows 1 and 3 have the longest hole, whose prefill every row shares
-    tokens, attention, rows = candidate_batch(tiny, 130, (3, 9, 6, 9), 80)
+    # holes 9, 3, 6, 3: rows 1 and 3 have the shortest hole, whose prefill every row shares
+    tokens, attention, rows = candidate_batch(tiny, 130, (9, 3, 6, 3), 80)
     shared = DualCacheDenoiser(tiny, shift=False, share_prefill=True)
     own = DualCacheDenoiser(tiny, shift=False)
     first_shared, first_own = shared(tokens, attention, rows), own(tokens, attention, rows)
