@@ -384,6 +384,11 @@ def _rotate(k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return k * cos[:, None] + turned * sin[:, None]
 
 
+def _same_rows(x: torch.Tensor, n: int) -> bool:
+    """Whether every row of ``x`` [B, ..., K] holds the same values in its first ``n`` slots."""
+    return bool((x[..., :n] == x[:1, ..., :n]).all())
+
+
 @dataclass
 class _Layout:
     """Where each row's context and block sit in the static slots of one request."""
@@ -570,10 +575,7 @@ class DualCacheDenoiser:
             key_bias[b, 0, 0, ctx : ctx + ends[b] - starts[b]] = 0
         positions[:, ctx:] = block_index
         lay = _Layout(attention, bsz, ctx, blk, start, block_index, ids, positions, key_bias)
-        same = bool((ids[:, :ctx] == ids[:1, :ctx]).all()) and bool(
-            (key_bias[..., :ctx] == key_bias[:1, ..., :ctx]).all()
-        )
-        if self.share_prefill and bsz > 1 and same:
+        if self.share_prefill and bsz > 1 and _same_rows(ids, ctx) and _same_rows(key_bias, ctx):
             # The context slots hold the same tokens in every row (the candidates differ only in the
             # hole's length): share the prefill of the row with the shortest hole. Measured on the
             # embedded model (docs/benchmarks.md), a context that saw the shortest hole agrees with
