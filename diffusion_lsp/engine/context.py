@@ -31,32 +31,56 @@ def window(prefix: str, suffix: str, count_tokens: CountTokens, budget: int) -> 
     The prefix's last line (up to the hole) and the suffix's first line (from the hole) are always
     kept, even if they alone exceed the budget.
     """
-    pre = _lines_outward(prefix, from_end=True)
-    suf = _lines_outward(suffix, from_end=False)
     # A token is at least one character, so lines beyond `budget` characters from the hole in
     # character terms can still fit; bound the work by counting at most this many characters.
     char_cap = max(budget, 1) * 16
-    pre = _take_chars(pre, char_cap)
-    suf = _take_chars(suf, char_cap)
-    counts = list(count_tokens(pre + suf)) if pre or suf else []
-    pre_counts, suf_counts = counts[: len(pre)], counts[len(pre) :]
+    pre = _Counts(
+        _take_chars(_lines_outward(prefix, from_end=True), char_cap), count_tokens, budget
+    )
+    suf = _Counts(
+        _take_chars(_lines_outward(suffix, from_end=False), char_cap), count_tokens, budget
+    )
 
-    kept_pre = 1 if pre else 0
-    kept_suf = 1 if suf else 0
-    used = sum(pre_counts[:kept_pre]) + sum(suf_counts[:kept_suf])
+    kept_pre, kept_suf = min(1, len(pre.lines)), min(1, len(suf.lines))
+    used = (pre.get(0) or 0) + (suf.get(0) or 0)
 
-    def grow(kept: int, counts_: list[int], limit: int) -> int:
+    def grow(kept: int, counts: _Counts, limit: int) -> int:
         nonlocal used
-        while kept < len(counts_) and used + counts_[kept] <= limit:
-            used += counts_[kept]
+        while (n := counts.get(kept)) is not None and used + n <= limit:
+            used += n
             kept += 1
         return kept
 
-    kept_pre = grow(kept_pre, pre_counts, max(int(budget * PREFIX_SHARE), used))
-    kept_suf = grow(kept_suf, suf_counts, budget)
-    kept_pre = grow(kept_pre, pre_counts, budget)  # the prefix takes what the suffix left
+    kept_pre = grow(kept_pre, pre, max(int(budget * PREFIX_SHARE), used))
+    kept_suf = grow(kept_suf, suf, budget)
+    kept_pre = grow(kept_pre, pre, budget)  # the prefix takes what the suffix left
 
-    return "".join(reversed(pre[:kept_pre])), "".join(suf[:kept_suf])
+    return "".join(reversed(pre.lines[:kept_pre])), "".join(suf.lines[:kept_suf])
+
+
+class _Counts:
+    """Token counts of ``lines`` (nearest the hole first), counted a batch at a time as the window
+    grows: the first batch about ``budget`` * 4 characters (code averages 3 to 4 per token), each
+    next one twice the last, so a window that fills early never counts the rest of a long file.
+    One batched call counts each line alone, so the counts do not depend on the batches."""
+
+    def __init__(self, lines: list[str], count_tokens: CountTokens, budget: int) -> None:
+        self.lines = lines
+        self.count_tokens = count_tokens
+        self.chars = max(budget, 1) * 4
+        self.counts: list[int] = []
+
+    def get(self, i: int) -> int | None:
+        """Line ``i``'s token count, or None past the last line."""
+        while i >= len(self.counts) and len(self.counts) < len(self.lines):
+            first = end = len(self.counts)
+            chars = 0
+            while end < len(self.lines) and (end == first or chars < self.chars):
+                chars += len(self.lines[end])
+                end += 1
+            self.counts += self.count_tokens(self.lines[first:end])
+            self.chars *= 2
+        return self.counts[i] if i < len(self.counts) else None
 
 
 def _take_chars(lines: list[str], cap: int) -> list[str]:

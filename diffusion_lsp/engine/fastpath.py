@@ -11,6 +11,14 @@ Enabling KV Cache and Parallel Decoding", Section 3.2): approximate, because the
 see the hole's later tokens, so its effect on the output is measured (``benchmarks/bench_speed.py``,
 ``benchmarks/bench_cpu_dual_cache.py``) against ``refresh_every=1``, which recomputes everything at every step and equals the uncached loop.
 
+``share_prefill`` (on by default on the CPU): the rows of a request's batch (candidate hole lengths,
+alternatives) hold the same context tokens and differ only in where the suffix sits, so the first call
+runs the whole canvas of one row (the shortest hole) and gives every row that row's context keys and
+values, the keys rotated to the row's own positions (RoPE keys for position p rotated by the angle of
+d are the keys for p + d, exactly); one block step over all rows then writes their holes. It is
+approximate in the same way as the cache itself (a row's context saw a hole of another length) and
+measured the same way (``benchmarks/bench_cpu_dual_cache.py --compare shared``).
+
 Shapes are static per bucket: the context is padded to a context bucket and the block to a block
 bucket, padding is masked out of the keys, and on CUDA each (batch, context bucket, block bucket) block
 step is captured once as a CUDA graph and replayed, so typing never recompiles or recaptures.
@@ -107,15 +115,16 @@ def fast_denoiser(
     """The dual-cache denoiser for ``model``, or None where it does not apply. ``enabled=None``:
     on a CUDA device for a supported layout, and on any device for ModernBERT (a small model the CPU
     serves, where re-running the whole canvas every step is what makes it slow); True: wherever the
-    layout is supported (the CPU too); False: never."""
+    layout is supported (the CPU too); False: never. On the CPU the rows share one prefill (the
+    prefill is most of a request there; on a GPU a batch of rows costs about what one does)."""
     kind = _layout(model)
     if enabled is False or kind is None:
         return None
-    if enabled is None and kind != "modernbert":
-        param = next(model.parameters(), None)
-        if param is None or param.device.type != "cuda":
-            return None
-    return DualCacheDenoiser(model, shift)
+    param = next(model.parameters(), None)
+    cuda = param is not None and param.device.type == "cuda"
+    if enabled is None and kind != "modernbert" and not cuda:
+        return None
+    return DualCacheDenoiser(model, shift, share_prefill=not cuda)
 
 
 def _write_kv(
@@ -221,13 +230,21 @@ class LlamaLikeStack:
         """Logits in float32 for hidden states [..., H]."""
         return self.lm_head(hidden).float()
 
+    def rotate(self, keys: torch.Tensor, offset: torch.Tensor, out: torch.Tensor) -> None:
+        """Write into ``out`` [layers, B, kvh, S, hd] the keys [layers, 1 or B, kvh, S, hd], already
+        rotated for their positions, rotated further by ``offset`` [B, S] positions: the keys for
+        positions + offset."""
+        cos, sin = _rotation(self.rotary, keys, offset)  # [B, S, hd]
+        for i in range(len(self.layers)):
+            out[i] = _rotate(keys[i], cos, sin)
+
 
 class ModernBertStack:
     """A bidirectional forward over a ``ModernBertForMaskedLM``'s own modules, writing keys and values
     into caller-owned buffers; same interface as ``LlamaLikeStack``. Global layers attend to every
     real key; local layers only to keys within ``local_attention // 2`` positions of the query (by
-    position, not slot, so a block step over cached context keys sees what the full forward sees).
-    Masked keys get the dtype's lowest finite score, not -inf, so a query with no key left in its
+    position, not slot, so a block step over cached context keys sees what the full forward sees;
+    on the CPU each chunk of queries reads only the key slots it can see). Masked keys get the dtype's lowest finite score, not -inf, so a query with no key left in its
     window (a padding slot) yields finite garbage that is never read rather than NaNs that would leak
     into the cache through 0 * NaN."""
 
@@ -281,6 +298,10 @@ class ModernBertStack:
         global_bias = torch.where(allowed, zero, low)
         near = (positions[:, :, None] - key_positions[:, None, :]).abs() <= self.window  # [B, T, K]
         local_bias = torch.where(allowed & near[:, None], zero, low)  # [B, 1, T, K]
+        # On the CPU a local layer attends, chunk of queries by chunk, to the key slots the chunk can
+        # see (a few windows' worth, not all K): the same result for a fraction of the work. On
+        # CUDA, shapes must not depend on the data (graphs), and the full product is cheap.
+        chunks = self._chunks(allowed & near[:, None]) if self.device.type == "cpu" else None
         h = self.embeddings(ids)  # [B, T, H]
         rope = {typ: self.rotary(h, positions, typ) for typ in set(self.types)}
         for i, layer in enumerate(self.layers):
@@ -290,17 +311,82 @@ class ModernBertStack:
             cos, sin = rope[self.types[i]]
             q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)  # [B, nh, T, hd]
             _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, nh, T, hd]
-            bias = local_bias if self.types[i] == "sliding_attention" else global_bias
-            o = F.scaled_dot_product_attention(
-                q, keys[i], values[i], attn_mask=bias, scale=self.scaling
-            )  # [B, nh, T, hd]
+            if self.types[i] != "sliding_attention":
+                o = F.scaled_dot_product_attention(
+                    q, keys[i], values[i], attn_mask=global_bias, scale=self.scaling
+                )  # [B, nh, T, hd]
+            elif chunks is None:
+                o = F.scaled_dot_product_attention(
+                    q, keys[i], values[i], attn_mask=local_bias, scale=self.scaling
+                )
+            else:
+                o = torch.cat(
+                    [
+                        F.scaled_dot_product_attention(
+                            q[:, :, rows],
+                            keys[i].index_select(2, seen),  # [B, nh, S, hd]
+                            values[i].index_select(2, seen),
+                            attn_mask=local_bias[:, :, rows].index_select(3, seen),
+                            scale=self.scaling,
+                        )
+                        for rows, seen in chunks
+                    ],
+                    dim=2,
+                )
             h = h + attn.Wo(o.transpose(1, 2).reshape(b, t, -1))
             h = h + layer.mlp(layer.mlp_norm(h))
         return self.final_norm(h)
 
+    def _chunks(self, visible: torch.Tensor) -> list[tuple[slice, torch.Tensor]] | None:
+        """For ``visible`` [B, 1, T, K] (which key each query may see in a local layer): chunks of
+        ``2 * window`` queries, each with the key slots [S] any of its queries sees; None where that
+        saves little (under a quarter of the keys left out)."""
+        t, k = visible.shape[-2:]
+        size = max(2 * self.window, 1)
+        chunks = []
+        for c in range(0, t, size):
+            rows = slice(c, min(c + size, t))
+            seen = visible[:, 0, rows].any(dim=1).any(dim=0).nonzero().squeeze(1)  # [S]
+            chunks.append((rows, seen if seen.numel() else seen.new_zeros(1)))
+        work = sum((rows.stop - rows.start) * int(seen.numel()) for rows, seen in chunks)
+        return chunks if 4 * work < 3 * t * k else None
+
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits in float32 for hidden states [..., H]: prediction head, then the decoder."""
         return self.decoder(self.mlm_head(hidden)).float()
+
+    def rotate(self, keys: torch.Tensor, offset: torch.Tensor, out: torch.Tensor) -> None:
+        """As ``LlamaLikeStack.rotate``, with each layer's own rotary (global and local layers
+        differ in theta)."""
+        rot = {typ: _rotation(self.rotary, keys, offset, typ) for typ in set(self.types)}
+        for i, typ in enumerate(self.types):
+            out[i] = _rotate(keys[i], *rot[typ])
+
+
+def _rotation(
+    rotary: Any, keys: torch.Tensor, offset: torch.Tensor, *typ: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin) [B, S, hd] of the angles for ``offset`` [B, S], without the rotary's attention
+    scaling (the keys carry it once already). Exact for RoPE whose frequencies do not depend on the
+    sequence length (not dynamic NTK scaling)."""
+    cos, sin = rotary(keys, offset, *typ)
+    scale = getattr(rotary, f"{typ[0]}_attention_scaling" if typ else "attention_scaling", 1.0)
+    return cos / scale, sin / scale
+
+
+def _rotate(k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Keys k [1 or B, kvh, S, hd] turned by the angles in cos, sin [B, S, hd], in the rotate-half
+    convention of the Hugging Face models' ``apply_rotary_pos_emb``. Returns [B, kvh, S, hd]."""
+    import torch
+
+    half = k.shape[-1] // 2
+    turned = torch.cat((-k[..., half:], k[..., :half]), dim=-1)
+    return k * cos[:, None] + turned * sin[:, None]
+
+
+def _same_rows(x: torch.Tensor, n: int) -> bool:
+    """Whether every row of ``x`` [B, ..., K] holds the same values in its first ``n`` slots."""
+    return bool((x[..., :n] == x[:1, ..., :n]).all())
 
 
 @dataclass
@@ -316,6 +402,8 @@ class _Layout:
     ids: Any  # [B, ctx + blk] long, the tokens of every slot at prefill
     positions: Any  # [B, ctx + blk] long
     key_bias: Any  # [B, 1, 1, ctx + blk], 0 on real slots, -inf on padding
+    source: int | None = None  # the row whose prefill every row shares (None: each row its own)
+    offset: Any = None  # [B, ctx] long, each row's context positions minus the source row's
     steps_since_prefill: int = 0
 
 
@@ -334,6 +422,7 @@ class FastPathStats:
     """Counters for tests and benchmarks."""
 
     prefills: int = 0
+    shared_prefills: int = 0  # of the prefills, those that ran one row and rotated its keys
     block_steps: int = 0
     captures: int = 0
     tokens_encoded: list[int] = field(default_factory=list)  # slots run per call
@@ -345,7 +434,9 @@ class DualCacheDenoiser:
     ``shift``: the logit for position i comes from position i - 1 (Dream, DiffuCoder); the block then
     starts one position before the hole. ``refresh_every``: recompute the whole canvas every that many
     block steps (1 = every step: exact, the uncached loop; None = only at the start of a request).
-    ``cuda_graphs``: capture block steps on CUDA (ignored on the CPU).
+    ``cuda_graphs``: capture block steps on CUDA (ignored on the CPU). ``share_prefill``: rows whose
+    context tokens are the same share one row's prefill, its keys rotated to each row's positions
+    (every prefill, refreshes too: ``refresh_every=1`` is the uncached loop only without it).
     """
 
     def __init__(
@@ -356,11 +447,13 @@ class DualCacheDenoiser:
         refresh_every: int | None = None,
         cuda_graphs: bool = True,
         context_buckets: Iterable[int] = CONTEXT_BUCKETS,
+        share_prefill: bool = False,
     ) -> None:
         self.stack = make_stack(model)
         self.path = self.stack.path
         self.shift = shift
         self.refresh_every = refresh_every
+        self.share_prefill = share_prefill
         self.context_buckets = tuple(sorted(context_buckets))
         self.use_graphs = cuda_graphs and self.stack.device.type == "cuda"
         self.stats = FastPathStats()
@@ -481,7 +574,15 @@ class DualCacheDenoiser:
             key_bias[b, 0, 0, :n] = 0
             key_bias[b, 0, 0, ctx : ctx + ends[b] - starts[b]] = 0
         positions[:, ctx:] = block_index
-        return _Layout(attention, bsz, ctx, blk, start, block_index, ids, positions, key_bias)
+        lay = _Layout(attention, bsz, ctx, blk, start, block_index, ids, positions, key_bias)
+        if self.share_prefill and bsz > 1 and _same_rows(ids, ctx) and _same_rows(key_bias, ctx):
+            # The context slots hold the same tokens in every row (the candidates differ only in the
+            # hole's length): share the prefill of the row with the shortest hole. Measured on the
+            # embedded model (docs/benchmarks.md), a context that saw the shortest hole agrees with
+            # the uncached loop best (52 of 60 holes the same text; the longest: 43).
+            lay.source = min(range(bsz), key=lambda b: ends[b] - starts[b])
+            lay.offset = positions[:, :ctx] - positions[lay.source, :ctx]  # [B, ctx]
+        return lay
 
     def _kv_for(self, batch: int, length: int) -> tuple[Any, Any]:
         """Views of length ``length`` into this batch size's key/value pool (grown when needed)."""
@@ -492,24 +593,39 @@ class DualCacheDenoiser:
         return have[0][:, :, :, :length], have[1][:, :, :, :length]
 
     def _prefill(self, lay: _Layout, tokens: torch.Tensor) -> torch.Tensor:
+        """Every slot of every row at once; or, where the rows share the prefill, the source row's
+        slots, its context keys and values given to every row, and a block pass over all rows."""
         ids = lay.ids.clone()
-        ids[:, lay.ctx :] = tokens.gather(1, lay.block_index)
+        ids[:, lay.ctx :] = tokens.gather(1, lay.block_index)  # [B, ctx + blk]
         keys, values = self._kv_for(lay.batch, lay.ctx + lay.blk)
-        hidden = self.stack.forward(
-            ids, lay.positions, keys, values, 0, lay.key_bias, lay.positions
-        )
         self.stats.prefills += 1
         self.stats.tokens_encoded.append(lay.ctx + lay.blk)
         lay.steps_since_prefill = 0
-        return hidden[:, lay.ctx :]  # [B, blk, H]
+        if lay.source is None:
+            hidden = self.stack.forward(
+                ids, lay.positions, keys, values, 0, lay.key_bias, lay.positions
+            )
+            return hidden[:, lay.ctx :]  # [B, blk, H]
+        one, ctx = slice(lay.source, lay.source + 1), lay.ctx
+        self.stack.forward(
+            ids[one], lay.positions[one], keys[:, one], values[:, one], 0, lay.key_bias[one]
+        )  # writes the source row's keys and values [layers, 1, kvh, ctx + blk, hd]
+        self.stack.rotate(keys[:, one, :, :ctx].clone(), lay.offset, keys[:, :, :, :ctx])
+        values[:, :, :, :ctx] = values[:, one, :, :ctx].clone()  # [layers, 1 -> B, kvh, ctx, hd]
+        self.stats.shared_prefills += 1
+        return self._block(lay, tokens, keys, values)  # [B, blk, H]
 
     def _block_step(self, lay: _Layout, tokens: torch.Tensor) -> torch.Tensor:
-        block_ids = tokens.gather(1, lay.block_index)  # [B, blk]
-        block_pos = lay.positions[:, lay.ctx :]
         keys, values = self._kv_for(lay.batch, lay.ctx + lay.blk)
         self.stats.block_steps += 1
         self.stats.tokens_encoded.append(lay.blk)
         lay.steps_since_prefill += 1
+        return self._block(lay, tokens, keys, values)
+
+    def _block(self, lay: _Layout, tokens: torch.Tensor, keys: Any, values: Any) -> torch.Tensor:
+        """Run every row's block against the cached context; returns its hidden [B, blk, H]."""
+        block_ids = tokens.gather(1, lay.block_index)  # [B, blk]
+        block_pos = lay.positions[:, lay.ctx :]
         if not self.use_graphs:
             return self.stack.forward(
                 block_ids, block_pos, keys, values, lay.ctx, lay.key_bias, lay.positions

@@ -129,6 +129,45 @@ def test_batch_of_candidate_lengths_equals_one_at_a_time(model):
         torch.testing.assert_close(batched[sel], alone, rtol=1e-4, atol=1e-4)
 
 
+def test_stack_rotate_equals_keys_computed_at_shifted_positions(model):
+    # the same tokens at positions + d: every layer's keys are the keys at positions rotated by d
+    tokens = canvas(9, 0, 8, seed=2)[None]
+    length = tokens.shape[1]
+    stack = LlamaLikeStack(model)
+    bias = torch.zeros((1, 1, 1, length))
+    at = {}
+    for d in (0, 23):
+        keys, values = stack.new_kv(1, length)
+        with torch.no_grad():
+            stack.forward(tokens, torch.arange(length)[None] + d, keys, values, 0, bias)
+        at[d] = keys
+    turned = torch.empty_like(at[0])
+    stack.rotate(at[0], torch.full((1, length), 23), turned)
+    torch.testing.assert_close(turned, at[23], rtol=1e-4, atol=1e-4)
+
+
+def test_shared_prefill_of_candidate_lengths(model):
+    # two hole lengths over the same context (shifted model): the shorter row's prefill is shared;
+    # that row's logits are its own, the other row's first-layer keys are its own after rotation
+    a, b = canvas(8, 3, 6, seed=1), canvas(8, 5, 6, seed=1)
+    length = b.numel()
+    tokens = torch.stack([torch.cat([a, torch.zeros(length - a.numel(), dtype=torch.long)]), b])
+    attention = torch.zeros_like(tokens, dtype=torch.bool)
+    attention[0, : a.numel()] = True
+    attention[1] = True
+    rows = (torch.tensor([0, 0, 0, 1, 1, 1, 1, 1]), torch.tensor([8, 9, 10, 8, 9, 10, 11, 12]))
+    shared = DualCacheDenoiser(model, shift=True, share_prefill=True)
+    own = DualCacheDenoiser(model, shift=True)
+    first_shared, first_own = shared(tokens, attention, rows), own(tokens, attention, rows)
+    assert shared.stats.shared_prefills == 1 and shared._layout.source == 0
+    sel = rows[0] == 0
+    torch.testing.assert_close(first_shared[sel], first_own[sel], rtol=1e-4, atol=1e-4)
+    lay = shared._layout
+    ks = shared._kv_for(2, lay.ctx + lay.blk)[0]
+    ko = own._kv_for(2, lay.ctx + lay.blk)[0]
+    torch.testing.assert_close(ks[0, 1, :, : lay.ctx], ko[0, 1, :, : lay.ctx], rtol=1e-4, atol=1e-4)
+
+
 def test_a_new_request_prefills_again(model):
     den = DualCacheDenoiser(model, shift=False)
     tokens = canvas(6, 3, 4)[None]
@@ -173,6 +212,7 @@ def test_engine_takes_the_fast_path_where_asked(tmp_path):
     assert result.nfe == 4 and len(result.alternatives) >= 1
     den = fast.denoiser
     assert den.stats.prefills == 1 and den.stats.block_steps == 3  # one pass, then blocks only
+    assert den.stats.shared_prefills == 1  # on the CPU the two lengths share that pass
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")

@@ -1,7 +1,9 @@
 """The dual cache on ModernBERT (tiny random and the embedded model): the stack equals the Hugging Face
 masked LM (local windows and padding included), a block step is exact while the context is unchanged,
-refresh_every=1 is the uncached loop, batched candidate lengths equal one at a time, and the masked
-engine takes the cache on the CPU unless told not to."""
+refresh_every=1 is the uncached loop, batched candidate lengths equal one at a time, a prefill shared
+by the candidate lengths gives each row the keys its own prefill would (exactly where the hole length is
+the shared one, rotated to its positions elsewhere), and the masked engine takes the cache, with the
+shared prefill, on the CPU unless told not to."""
 
 import pytest
 
@@ -91,6 +93,28 @@ def test_stack_equals_hugging_face_with_padding(model):
     torch.testing.assert_close(ours[1], ref[1], **TOL)
 
 
+def test_local_layers_in_chunks_equal_the_full_product(tiny, monkeypatch):
+    # on the CPU a local layer attends chunk by chunk to the keys each chunk can see
+    tokens = canvas(tiny, 150, 9, 100, seed=2)[None]
+    length = tokens.shape[1]
+    stack = ModernBertStack(tiny)
+    bias = torch.zeros((1, 1, 1, length))
+    positions = torch.arange(length)[None]
+    near = (positions[:, :, None] - positions[:, None, :]).abs() <= stack.window
+    chunks = stack._chunks(near[:, None])
+    assert chunks is not None and len(chunks) == -(-length // (2 * stack.window))
+    assert all(seen.numel() <= 4 * stack.window for _, seen in chunks)
+    out = {}
+    for name in ("chunks", "full"):
+        if name == "full":
+            monkeypatch.setattr(ModernBertStack, "_chunks", lambda self, visible: None)
+        keys, values = stack.new_kv(1, length)
+        with torch.no_grad():
+            out[name] = stack.forward(tokens, positions, keys, values, 0, bias), keys
+    torch.testing.assert_close(out["chunks"][0], out["full"][0], **TOL)
+    torch.testing.assert_close(out["chunks"][1], out["full"][1], **TOL)
+
+
 def test_block_step_is_exact_while_the_context_is_unchanged(model):
     tokens = canvas(model, 200, 7, 150)[None]
     attention = torch.ones_like(tokens, dtype=torch.bool)
@@ -146,6 +170,97 @@ def test_batch_of_candidate_lengths_equals_one_at_a_time(model):
         torch.testing.assert_close(batched[sel], one(single[None], full, one_rows), **TOL)
 
 
+def candidate_batch(model, prefix, holes, suffix, seed=3):
+    """One row per hole length, the same context tokens, right-padded: (tokens, attention, rows)."""
+    singles = [canvas(model, prefix, n, suffix, seed=seed) for n in holes]
+    length = max(s.numel() for s in singles)
+    tokens = torch.stack(
+        [torch.cat([s, torch.zeros(length - s.numel(), dtype=torch.long)]) for s in singles]
+    )
+    attention = torch.zeros_like(tokens, dtype=torch.bool)
+    for i, s in enumerate(singles):
+        attention[i, : s.numel()] = True
+    parts = [hole_rows(prefix, n, i) for i, n in enumerate(holes)]
+    return tokens, attention, (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+
+
+def cached_kv(den):
+    """The request's keys and values [layers, B, heads, ctx + blk, hd] and its context bucket."""
+    lay = den._layout
+    keys, values = den._kv_for(lay.batch, lay.ctx + lay.blk)
+    return keys, values, lay.ctx
+
+
+def test_stack_rotate_equals_keys_computed_at_shifted_positions(tiny):
+    # RoPE attention depends on relative positions only: the same tokens at positions + d give the
+    # keys at positions rotated by d, in every layer (global and local), not just the first
+    tokens = canvas(tiny, 90, 0, 70, seed=4)[None]  # the context alone, no hole
+    length = tokens.shape[1]
+    stack = ModernBertStack(tiny)
+    bias = torch.zeros((1, 1, 1, length))
+    at = {}
+    for d in (0, 37):
+        keys, values = stack.new_kv(1, length)
+        with torch.no_grad():
+            stack.forward(tokens, torch.arange(length)[None] + d, keys, values, 0, bias)
+        at[d] = keys
+    turned = torch.empty_like(at[0])
+    stack.rotate(at[0], torch.full((1, length), 37), turned)
+    torch.testing.assert_close(turned, at[37], **TOL)
+    assert not torch.allclose(at[0], at[37], atol=1e-3)
+
+
+def test_shared_prefill_gives_rows_of_the_shared_hole_length_their_own_keys(tiny):
+    # holes 9, 3, 6, 3: rows 1 and 3 have the shortest hole, whose prefill every row shares
+    tokens, attention, rows = candidate_batch(tiny, 130, (9, 3, 6, 3), 80)
+    shared = DualCacheDenoiser(tiny, shift=False, share_prefill=True)
+    own = DualCacheDenoiser(tiny, shift=False)
+    first_shared, first_own = shared(tokens, attention, rows), own(tokens, attention, rows)
+    assert shared.stats.shared_prefills == 1 and own.stats.shared_prefills == 0
+    assert shared._layout.source == 1
+    ks, vs, ctx = cached_kv(shared)
+    ko, vo, _ = cached_kv(own)
+    for b in (1, 3):  # every slot, context and block, in every layer
+        torch.testing.assert_close(ks[:, b], ko[:, b], **TOL)
+        torch.testing.assert_close(vs[:, b], vo[:, b], **TOL)
+        sel = rows[0] == b
+        torch.testing.assert_close(first_shared[sel], first_own[sel], **TOL)
+    for b in (0, 2):
+        # the first layer's keys see only each token and its position: the rotation makes them
+        # exactly the row's own; deeper layers saw a hole of another length (the approximation)
+        torch.testing.assert_close(ks[0, b, :, :ctx], ko[0, b, :, :ctx], **TOL)
+        torch.testing.assert_close(vs[0, b, :, :ctx], vo[0, b, :, :ctx], **TOL)
+        assert not torch.allclose(ks[1:, b, :, :ctx], ko[1:, b, :, :ctx], atol=1e-4)
+    # later calls are block steps against the shared context, as without sharing
+    shared(tokens, attention, rows)
+    assert shared.stats.prefills == 1 and shared.stats.block_steps == 1
+
+
+def test_shared_prefill_of_identical_rows_is_exact(tiny):
+    # alternatives of one hole length (a refine with samples): sharing changes nothing
+    tokens, attention, rows = candidate_batch(tiny, 120, (7, 7, 7), 90)
+    shared = DualCacheDenoiser(tiny, shift=False, share_prefill=True)
+    own = DualCacheDenoiser(tiny, shift=False)
+    for _ in range(2):  # the prefill, then a block step
+        torch.testing.assert_close(
+            shared(tokens, attention, rows), own(tokens, attention, rows), **TOL
+        )
+    assert shared.stats.shared_prefills == 1
+
+
+def test_rows_with_different_context_prefill_each_row(tiny):
+    a, b = canvas(tiny, 100, 5, 60, seed=5), canvas(tiny, 100, 5, 60, seed=6)
+    tokens = torch.stack([a, b])
+    attention = torch.ones_like(tokens, dtype=torch.bool)
+    rows = (
+        torch.cat([hole_rows(100, 5, 0)[0], hole_rows(100, 5, 1)[0]]),
+        torch.arange(100, 105).repeat(2),
+    )
+    den = DualCacheDenoiser(tiny, shift=False, share_prefill=True)
+    den(tokens, attention, rows)
+    assert den.stats.prefills == 1 and den.stats.shared_prefills == 0
+
+
 def test_engine_takes_the_cache_on_the_cpu_unless_told_not_to(tiny, masked_dir):
     from diffusion_lsp.engine.api import EngineInfo, InfillRequest
     from diffusion_lsp.engine.masked import MaskedDenoiser
@@ -154,7 +269,7 @@ def test_engine_takes_the_cache_on_the_cpu_unless_told_not_to(tiny, masked_dir):
     tok = transformers.AutoTokenizer.from_pretrained(masked_dir)
     info = EngineInfo(model=str(masked_dir), family="masked", device="cpu", dtype="float32")
     auto = MaskedDiffusionEngine(tiny, tok, info)
-    assert isinstance(auto.denoiser, DualCacheDenoiser)
+    assert isinstance(auto.denoiser, DualCacheDenoiser) and auto.denoiser.share_prefill
     off = MaskedDiffusionEngine(tiny, tok, info, fast_path=False)
     assert isinstance(off.denoiser, MaskedDenoiser)
     request = InfillRequest(
@@ -162,4 +277,9 @@ def test_engine_takes_the_cache_on_the_cpu_unless_told_not_to(tiny, masked_dir):
     )
     result = auto.infill(request)
     assert result.nfe == 4 and len(result.alternatives) >= 1
-    assert auto.denoiser.stats.prefills == 1 and auto.denoiser.stats.block_steps == 3
+    # the two candidate lengths share one prefill, then block steps only
+    stats = auto.denoiser.stats
+    assert stats.prefills == stats.shared_prefills == 1 and stats.block_steps == 3
+    order = [(c.text.strip() != "", "\ufffd" not in c.text, c.score) for c in result.alternatives]
+    assert order == sorted(order, reverse=True)  # ranked as candidates.rank ranks, best first
+    assert result.text == result.alternatives[0].text

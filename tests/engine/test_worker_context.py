@@ -104,6 +104,23 @@ def test_window_gives_unused_budget_to_the_other_side():
     assert suf == "end" and len(pre.splitlines()) == 49
 
 
+def test_window_counts_the_lines_near_the_hole_only():
+    # a long file: the lines counted stay near what the window keeps, not the whole file
+    prefix = "".join(f"p{i} a b\n" for i in range(5000))
+    suffix = "".join(f"s{i} a b\n" for i in range(5000))
+    counted = []
+
+    def recording(lines):
+        counted.extend(lines)
+        return count_words(lines)
+
+    pre, suf = window(prefix, suffix, recording, budget=300)
+    assert sum(count_words(pre.splitlines(True) + suf.splitlines(True))) == 300
+    assert pre.endswith("p4999 a b\n") and suf.startswith("s0 a b\n")
+    assert sum(map(len, counted)) < 4 * 300 * 2 * 2  # two sides, at most two batches each
+    assert window(prefix, suffix, count_words, budget=300) == (pre, suf)
+
+
 def test_window_keeps_the_hole_line_even_over_budget():
     pre, suf = window("x " * 100, " y" * 100, count_words, budget=5)
     assert pre == "x " * 100 and suf == " y" * 100
