@@ -108,8 +108,9 @@ def test_refresh_every_step_is_the_uncached_loop(model):
     assert exact.stats.prefills == 2 and cached.stats.prefills == 1
 
 
-def test_batch_of_candidate_lengths_equals_one_at_a_time(model):
-    # two candidates of different hole lengths, right-padded to one canvas length
+def two_candidates():
+    """Two candidates of different hole lengths over the same context, right-padded to one canvas
+    length: (a, b, tokens [2, L], attention [2, L], rows of the holes)."""
     a, b = canvas(8, 3, 6, seed=1), canvas(8, 5, 6, seed=1)
     length = b.numel()
     tokens = torch.stack([torch.cat([a, torch.zeros(length - a.numel(), dtype=torch.long)]), b])
@@ -117,6 +118,11 @@ def test_batch_of_candidate_lengths_equals_one_at_a_time(model):
     attention[0, : a.numel()] = True
     attention[1] = True
     rows = (torch.tensor([0, 0, 0, 1, 1, 1, 1, 1]), torch.tensor([8, 9, 10, 8, 9, 10, 11, 12]))
+    return a, b, tokens, attention, rows
+
+
+def test_batch_of_candidate_lengths_equals_one_at_a_time(model):
+    a, b, tokens, attention, rows = two_candidates()
     den = DualCacheDenoiser(model, shift=True)
     den(tokens, attention, rows)
     batched = den(tokens, attention, rows)
@@ -149,13 +155,7 @@ def test_stack_rotate_equals_keys_computed_at_shifted_positions(model):
 def test_shared_prefill_of_candidate_lengths(model):
     # two hole lengths over the same context (shifted model): the shorter row's prefill is shared;
     # that row's logits are its own, the other row's first-layer keys are its own after rotation
-    a, b = canvas(8, 3, 6, seed=1), canvas(8, 5, 6, seed=1)
-    length = b.numel()
-    tokens = torch.stack([torch.cat([a, torch.zeros(length - a.numel(), dtype=torch.long)]), b])
-    attention = torch.zeros_like(tokens, dtype=torch.bool)
-    attention[0, : a.numel()] = True
-    attention[1] = True
-    rows = (torch.tensor([0, 0, 0, 1, 1, 1, 1, 1]), torch.tensor([8, 9, 10, 8, 9, 10, 11, 12]))
+    a, b, tokens, attention, rows = two_candidates()
     shared = DualCacheDenoiser(model, shift=True, share_prefill=True)
     own = DualCacheDenoiser(model, shift=True)
     first_shared, first_own = shared(tokens, attention, rows), own(tokens, attention, rows)
