@@ -149,15 +149,7 @@ def test_refresh_every_step_is_the_uncached_loop(model):
 def test_batch_of_candidate_lengths_equals_one_at_a_time(model):
     prefix, suffix = 130, 80
     singles = [canvas(model, prefix, n, suffix, seed=3) for n in (3, 6, 9)]
-    length = max(s.numel() for s in singles)
-    tokens = torch.stack(
-        [torch.cat([s, torch.zeros(length - s.numel(), dtype=torch.long)]) for s in singles]
-    )
-    attention = torch.zeros_like(tokens, dtype=torch.bool)
-    for i, s in enumerate(singles):
-        attention[i, : s.numel()] = True
-    parts = [hole_rows(prefix, n, i) for i, n in enumerate((3, 6, 9))]
-    rows = (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+    tokens, attention, rows = candidate_batch(model, prefix, (3, 6, 9), suffix)
     den = DualCacheDenoiser(model, shift=False)
     den(tokens, attention, rows)
     batched = den(tokens, attention, rows)  # a block step
