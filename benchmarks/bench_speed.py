@@ -928,6 +928,34 @@ class GemmaEngine:
         return results
 
 
+def profile_steps(run: Run, fast: Any, eager: Any, prompt: Any, n: int) -> dict[str, Any]:
+    """Where one warm request's time goes, by kernel (torch.profiler), eager and graphed: the
+    largest device-time entries and the count of kernel launches, written to the log for the next
+    round of tuning."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = prompt.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    out: dict[str, Any] = {}
+    for name, engine in (("eager", eager), ("graphed", fast)):
+        engine.infill(prompt, n, 2)  # cache warm
+        with profile(activities=activities) as prof:
+            engine.infill(prompt, n, 2)
+            if cuda:
+                torch.cuda.synchronize()
+        stats = prof.key_averages()
+        sort = "device_time_total" if cuda else "cpu_time_total"
+        table = stats.table(sort_by=sort, row_limit=15)
+        kernels = [e for e in stats if e.device_type.name == "CUDA"]
+        out[name] = {
+            "kernels": sum(e.count for e in kernels),
+            "device_ms": round(sum(e.self_device_time_total for e in kernels) / 1000, 2),
+        }
+        run.log(f"profile, {name}, 2 steps, {n} tokens: {out[name]}\n{table}")
+    return out
+
+
 def count_touched_experts(model: Any, run_step: Callable[[], Any]) -> float:
     """Mean number of distinct experts per layer that one decoder step routes to."""
     import torch
@@ -1051,6 +1079,8 @@ def bench_gemma(
         "token_agreement": round(sum(x == y for x, y in zip(a, b)) / len(a), 4),
     }
     run.log(f"graphed vs eager: {res['graphed_vs_eager']}")
+    if run.left() > 120:
+        res["profile"] = profile_steps(run, fast, eager, p, n)
 
     gen_cfg = dict(
         max_denoising_steps=plan.steps,

@@ -49,6 +49,7 @@ def test_tiny_run_measures_every_phase_and_writes_the_section(tmp_path, monkeypa
         assert row["fp8"]["p50"] > 0 and 0.0 <= row["token_agreement_with_bf16"] <= 1.0
     assert gemma["typing"]["captures_while_typing"] == 0
     assert 0.0 <= gemma["graphed_vs_eager"]["token_agreement"] <= 1.0
+    assert set(gemma["profile"]) == {"eager", "graphed"}
     assert gemma["editor_request"]["graphed"]["p50"] > 0
     for row in gemma["rows"]:
         assert row["eager_cached_prompt"]["p50"] > 0 and row["fused_cached_prompt"]["p50"] > 0
