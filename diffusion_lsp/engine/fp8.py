@@ -62,10 +62,15 @@ class Fp8Linear(torch.nn.Module):
         xq, xs = quantize_rows(x2)  # [M, K] fp8, [M, 1]
         if x.device.type == "cuda":
             m = x2.shape[0]
-            pad = -m % 16  # the FP8 GEMM wants the rows in multiples of 16
-            if pad:
-                xq = torch.nn.functional.pad(xq.view(torch.uint8), (0, 0, 0, pad)).view(xq.dtype)
-                xs = torch.nn.functional.pad(xs, (0, 0, 0, pad), value=1.0)
+            rows = -(-m // 16) * 16  # the FP8 GEMM wants the rows in multiples of 16
+            if rows != m:
+                xq = torch.nn.functional.pad(xq.view(torch.uint8), (0, 0, 0, rows - m))
+                xq = xq.view(torch.float8_e4m3fn)
+            # The row scales live in storage for a multiple of 256 rows: the row-wise kernel has
+            # been seen reading scales past the last row (pytorch/pytorch#133334).
+            store = torch.ones((-(-rows // 256) * 256, 1), dtype=torch.float32, device=x.device)
+            store[:m] = xs
+            xs = store[:rows]
             out = torch._scaled_mm(
                 xq,
                 self.weight.t(),  # [K, N], column-major as the GEMM wants
