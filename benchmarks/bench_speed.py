@@ -1445,30 +1445,23 @@ def render(results: dict[str, Any], plot_name: str = "speed.png") -> str:
                 f"{r.get('warm_speedup_vs_generate', float('nan')):.2f}x |"
             )
         lines.append("")
-        wu = g.get("warmup")
-        if wu:
-            lines.append(
-                f"Warm-up at load: {wu['captures']} decoder steps captured ({wu['shapes']} shapes) in "
-                f"{wu['seconds']} s; captures in all: {g.get('captures_total')}."
-            )
-            lines.append("")
-        ge = g.get("graphed_vs_eager")
-        if ge:
-            lines.append(
-                f"Static-shape step against transformers' decoder, the same request and seeds "
-                f"({ge['context']} context, {ge['tokens']} tokens): {ge['token_agreement']:.1%} of the "
-                "denoised tokens agree (bf16 sums in another order can flip a sample on random weights)."
-            )
-            lines.append("")
-        er = g.get("editor_request")
-        if er:
-            lines.append(
-                f"An editor-shaped request ({er['context']} context cached, candidate lengths "
-                f"{er['lengths']} in one batch, each followed by {er['suffix_tokens']} clamped suffix "
-                f"tokens, {g.get('steps')} steps): p50 {er['graphed']['p50']:.1f} ms (p95 "
-                f"{er['graphed']['p95']:.1f}) against {er['eager']['p50']:.1f} ms with the eager decoder."
-            )
-            lines.append("")
+        wu, ge, er = g.get("warmup"), g.get("graphed_vs_eager"), g.get("editor_request")
+        notes = [
+            wu
+            and f"Warm-up at load: {wu['captures']} decoder steps captured ({wu['shapes']} shapes) "
+            f"in {wu['seconds']} s; captures in all: {g.get('captures_total')}.",
+            ge
+            and f"Static-shape step against transformers' decoder, the same request and seeds "
+            f"({ge['context']} context, {ge['tokens']} tokens): {ge['token_agreement']:.1%} of the "
+            "denoised tokens agree (bf16 sums in another order can flip a sample on random weights).",
+            er
+            and f"An editor-shaped request ({er['context']} context cached, candidate lengths "
+            f"{er['lengths']} in one batch, each followed by {er['suffix_tokens']} clamped suffix "
+            f"tokens, {g.get('steps')} steps): p50 {er['graphed']['p50']:.1f} ms (p95 "
+            f"{er['graphed']['p95']:.1f}) against {er['eager']['p50']:.1f} ms with the eager decoder.",
+        ]
+        for note in filter(None, notes):
+            lines += [note, ""]
         lines.append(
             f"Experts touched per layer by one step (measured on the random router): "
             f"{g.get('experts_touched_per_layer')}; uniform routing predicts {g.get('experts_expected_uniform')}."
