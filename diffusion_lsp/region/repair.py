@@ -1,0 +1,400 @@
+"""Syntax repairs that are minimal by construction, and the safety checks every edit passes.
+
+A FIX never rewrites a region. It looks for the smallest change that makes the code parse:
+
+1. the token tree-sitter reports MISSING (``MISSING ":"``), inserted where it is missing;
+2. one token inserted (a closer or separator the grammar uses) or one token deleted at the places an
+   error points to: each error node's start, the end of its line and of the line before it, and the
+   token boundaries on its first line;
+3. (done by the caller, with the model) a few tokens each side of the error rewritten, the rest of the
+   document clamped: ``error_windows`` gives those windows.
+
+Each trial reparses incrementally (``tree.edit``), so a trial costs a fraction of a full parse. The
+search is bounded in trials and time. ``check_edit`` is the gate for every edit the server offers,
+fix, fill or refine: no new syntax errors, every definition kept, and (for a fix) only a few lines
+touched. It imports only tree_sitter, the grammar registry and textops.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import tree_sitter
+
+from diffusion_lsp.region.document import Document, _end_point, ts_point
+from diffusion_lsp.region.languages import new_parser
+
+MAX_FIX_LINES = 3  # a fix touches at most this many lines of the original
+MAX_TRIALS = 400  # reparses one repair search may make
+TIME_BUDGET_S = 1.5  # and the time it may take (it runs off the event loop)
+MAX_ERROR_SITES = 24  # error nodes whose neighbourhood is searched
+WINDOW_TOKENS = 3  # tokens each side of an error the model may rewrite
+
+# Tokens worth inserting where an error points, per language (closers and separators).
+_INSERTIONS: dict[str, tuple[str, ...]] = {
+    "python": (":", ")", "]", "}", ",", "(", '"'),
+    "lua": (")", "]", "}", "end", ",", "then", "do", "("),
+}
+# Tokens that end a line when they are missing (a block header's colon): tried at line ends only.
+_LINE_END_ONLY: dict[str, tuple[str, ...]] = {"python": (":",), "lua": ("then", "do")}
+# Tokens a repair may delete when the parser could not fit them: extra closers and separators.
+_STRAY = frozenset({")", "]", "}", ",", ";"})
+# Tokens that only follow an operand (an identifier, a literal, a closed bracket).
+_AFTER_OPERAND = frozenset({",", ";", ")", "]", "}", ":"})
+_OPERATOR_CHARS = frozenset("+-*/%=<>&|^!~,.([{:?@")
+_OPENER = {")": "(", "]": "[", "}": "{"}
+_C_LIKE = (";", ")", "}", "]", ",", "(", "{", ":")
+_TOKEN = re.compile(r"\w+|[^\w\s]+")
+_DEFINITION_SUFFIXES = ("definition", "declaration", "_item", "_spec", "_signature")
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace ``text[start:end]`` (str offsets of the document it was made on) with ``new_text``."""
+
+    start: int
+    end: int
+    new_text: str
+
+    def apply(self, text: str) -> str:
+        return text[: self.start] + self.new_text + text[self.end :]
+
+
+@dataclass(frozen=True)
+class Score:
+    """How broken a tree is: error nodes, then bytes they cover (lower is better)."""
+
+    errors: int
+    error_bytes: int
+
+    @property
+    def clean(self) -> bool:
+        return self.errors == 0
+
+
+def score(root: tree_sitter.Node) -> Score:
+    count = size = 0
+    for node in _error_nodes(root):
+        count += 1
+        size += max(node.end_byte - node.start_byte, 1)
+    return Score(count, size)
+
+
+def _error_nodes(root: tree_sitter.Node, limit: int | None = None) -> Iterator[tree_sitter.Node]:
+    """The outermost ERROR nodes and every MISSING node, in document order."""
+    if not root.has_error:
+        return
+    stack = [root]
+    found = 0
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            yield node
+            found += 1
+            if limit is not None and found >= limit:
+                return
+        if node.has_error and not node.is_missing:
+            stack.extend(reversed(node.children))
+
+
+def definition_names(root: tree_sitter.Node) -> Counter[str]:
+    """Names of the definitions in a tree (functions, classes, methods, types...), with counts."""
+    names: Counter[str] = Counter()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type.endswith(_DEFINITION_SUFFIXES) or node.type in ("assignment",):
+            name = node.child_by_field_name("name")
+            if name is not None and name.text and node.type != "assignment":
+                names[name.text.decode("utf-8", "replace")] += 1
+        if node.named_child_count:
+            stack.extend(node.named_children)
+    return names
+
+
+class Trial:
+    """Reparse ``doc`` with one edit, incrementally (the document itself is not changed)."""
+
+    def __init__(self, doc: Document) -> None:
+        assert doc.tree is not None and doc.language is not None
+        self.doc = doc
+        self.parser = new_parser(doc.language)
+        self.count = 0
+
+    def tree(self, edit: Edit) -> tree_sitter.Tree:
+        self.count += 1
+        doc = self.doc
+        start_b = doc.index.byte_offset(edit.start)
+        end_b = doc.index.byte_offset(edit.end)
+        inserted = edit.new_text.encode("utf-8")
+        tree = doc.tree.copy()  # type: ignore[union-attr]
+        start_point = ts_point(doc.data, start_b)
+        tree.edit(
+            start_byte=start_b,
+            old_end_byte=end_b,
+            new_end_byte=start_b + len(inserted),
+            start_point=start_point,
+            old_end_point=ts_point(doc.data, end_b),
+            new_end_point=_end_point(start_point, inserted),
+        )
+        return self.parser.parse(doc.data[:start_b] + inserted + doc.data[end_b:], tree)
+
+
+def token_repair(doc: Document, lo: int = 0, hi: int | None = None) -> Edit | None:
+    """The smallest one-token edit that makes ``doc`` parse better, near errors in ``[lo, hi]``
+    (str offsets); None when no such edit is found within the budget.
+
+    A candidate must lower the error score and leave no error inside the lines it touched; among
+    those, a clean parse wins, then the lower score, then the smaller edit, then the earlier place.
+    """
+    if doc.tree is None or doc.language is None or not doc.tree.root_node.has_error:
+        return None
+    hi = len(doc.text) if hi is None else hi
+    trial = Trial(doc)
+    before = score(doc.tree.root_node)
+    names = definition_names(doc.tree.root_node)
+    deadline = time.perf_counter() + TIME_BUDGET_S
+    best: tuple[tuple, Edit] | None = None
+    for rank, edit in enumerate(_candidates(doc, lo, hi)):
+        if trial.count >= MAX_TRIALS or time.perf_counter() > deadline:
+            break
+        tree = trial.tree(edit)
+        after = score(tree.root_node)
+        if (after.errors, after.error_bytes) >= (before.errors, before.error_bytes):
+            continue
+        if _error_near(tree.root_node, doc, edit) or _names_lost(
+            names, definition_names(tree.root_node)
+        ):
+            continue
+        key = (not after.clean, after.errors, after.error_bytes, _size(edit), rank)
+        if best is None or key < best[0]:
+            best = (key, edit)
+            if after.clean and _size(edit) == 1:
+                break  # nothing can beat a one-character edit that makes the file parse
+    return best[1] if best is not None else None
+
+
+def _error_near(root: tree_sitter.Node, doc: Document, edit: Edit) -> bool:
+    """An error left on the edit's line or the lines next to it (the repair did not fix this one)."""
+    first = doc.index.position(edit.start).line - 1
+    last = doc.index.position(edit.end).line + edit.new_text.count("\n") + 1
+    for node in _error_nodes(root, limit=256):
+        if first <= node.start_point[0] <= last or first <= node.end_point[0] <= last:
+            return True  # (an error that merely spans these lines, from far away, does not count)
+        if node.start_point[0] > last:
+            break
+    return False
+
+
+def _size(edit: Edit) -> int:
+    return max(edit.end - edit.start, len(edit.new_text))
+
+
+def _candidates(doc: Document, lo: int, hi: int) -> Iterator[Edit]:
+    """One-token edits worth trying, most likely first; each yielded once."""
+    assert doc.tree is not None
+    seen: set[Edit] = set()
+    text, index = doc.text, doc.index
+    tokens = _INSERTIONS.get(doc.language or "", _C_LIKE)
+    line_end_only = _LINE_END_ONLY.get(doc.language or "", ())
+
+    def once(edit: Edit) -> Iterator[Edit]:
+        if edit not in seen and 0 <= edit.start <= edit.end <= len(text):
+            seen.add(edit)
+            yield edit
+
+    errors = [
+        n
+        for n in _all_errors(doc.tree.root_node)
+        if index.str_offset(n.start_byte) <= hi and index.str_offset(n.end_byte) >= lo
+    ][:MAX_ERROR_SITES]
+    # 1. What tree-sitter says is missing.
+    for node in errors:
+        if node.is_missing and not node.is_named and node.type:
+            at = index.str_offset(node.start_byte)
+            yield from once(Edit(at, at, node.type))
+    # 2. A stray closer or separator the parser could not fit (a leaf that is a direct child of an
+    #    ERROR node, or an ERROR node of its own): deleted. Nothing else is ever deleted.
+    for node in errors:
+        for leaf in [node] if node.child_count == 0 else node.children:
+            if leaf.child_count == 0 and (leaf.text or b"").decode("utf-8", "replace") in _STRAY:
+                a, b = index.str_offset(leaf.start_byte), index.str_offset(leaf.end_byte)
+                yield from once(Edit(a, b, ""))
+    # 3. One token inserted where each error points.
+    for node in sorted(errors, key=lambda n: (n.start_byte, -n.end_byte)):
+        ends, inner = _anchors(doc, node)
+        for at in ends + inner:
+            for token in tokens:
+                if (at in ends or token not in line_end_only) and _plausible(text, at, token):
+                    yield from once(Edit(at, at, _spaced(text, at, token)))
+
+
+def _all_errors(root: tree_sitter.Node) -> list[tree_sitter.Node]:
+    """Every ERROR and MISSING node, nested ones included (bounded), in document order."""
+    out: list[tree_sitter.Node] = []
+    stack = [root]
+    while stack and len(out) < 4 * MAX_ERROR_SITES:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            out.append(node)
+        if node.has_error and not node.is_missing:
+            stack.extend(reversed(node.children))
+    return out
+
+
+def _anchors(doc: Document, node: tree_sitter.Node) -> tuple[list[int], list[int]]:
+    """Insertion points an error suggests: (line ends: the end of the code on the line before the
+    error and on its first line; inner points: its start, the token ends on its first line, its end).
+    """
+    index = doc.index
+    start = index.str_offset(node.start_byte)
+    line = index.position(start).line
+    ends = [_code_end(doc, row) for row in (line - 1, line) if row >= 0]
+    inner = [start]
+    for leaf in _leaves(node, limit=8):
+        end = index.str_offset(leaf.end_byte)
+        if index.position(end).line == line:
+            inner.append(end)
+    inner.append(index.str_offset(node.end_byte))
+    seen: set[int] = set()
+    ends = [a for a in ends if not (a in seen or seen.add(a))]
+    return ends, [a for a in inner if not (a in seen or seen.add(a))]
+
+
+def _code_end(doc: Document, row: int) -> int:
+    """str offset just after the last code character of line ``row`` (before a trailing comment)."""
+    index = doc.index
+    row = min(row, index.line_count - 1)
+    start = index.line_starts[row]
+    end = index.line_starts[row + 1] if row + 1 < index.line_count else len(doc.text)
+    line = doc.text[start:end].rstrip("\r\n")
+    end = start + len(line.rstrip())
+    if doc.tree is not None and end > start:
+        leaf = doc.tree.root_node.descendant_for_byte_range(
+            index.byte_offset(end - 1), index.byte_offset(end)
+        )
+        if leaf is not None and doc.spec is not None and leaf.type in doc.spec.comments:
+            before = index.str_offset(leaf.start_byte)
+            if before > start:
+                end = start + len(doc.text[start:before].rstrip())
+    return end
+
+
+def _leaves(node: tree_sitter.Node, limit: int) -> list[tree_sitter.Node]:
+    out: list[tree_sitter.Node] = []
+    stack = [node]
+    while stack and len(out) < limit:
+        current = stack.pop()
+        if current.child_count == 0:
+            if current.end_byte > current.start_byte:
+                out.append(current)
+        else:
+            stack.extend(reversed(current.children))
+    return out
+
+
+def _plausible(text: str, at: int, token: str) -> bool:
+    """Whether a person could have left ``token`` out at ``at``: nobody closes a bracket or ends a
+    statement right after an operator or a comma (``x +)``), the model's job is to fill those."""
+    if token not in _AFTER_OPERAND:
+        return True
+    before = text[:at].rstrip()
+    if not before:
+        return False
+    prev = before[-1]
+    return prev not in _OPERATOR_CHARS or _OPENER.get(token) == prev
+
+
+def _spaced(text: str, at: int, token: str) -> str:
+    """``token`` as it would be typed at ``at``: words get a space from what they touch."""
+    if not token[0].isalpha():
+        return token
+    before = " " if at > 0 and not text[at - 1].isspace() else ""
+    after = " " if at < len(text) and not text[at].isspace() else ""
+    return before + token + after
+
+
+def error_windows(doc: Document, lo: int = 0, hi: int | None = None) -> list[tuple[int, int]]:
+    """Small windows (str offsets) the model may rewrite to fix the errors in ``[lo, hi]``:
+    ``WINDOW_TOKENS`` tokens each side of where each error starts, on its line; first errors first."""
+    if doc.tree is None or not doc.tree.root_node.has_error:
+        return []
+    hi = len(doc.text) if hi is None else hi
+    index, root = doc.index, doc.tree.root_node
+    out: list[tuple[int, int]] = []
+    for node in _all_errors(root)[:MAX_ERROR_SITES]:
+        start = index.str_offset(node.start_byte)
+        if not lo <= start <= hi:
+            continue
+        line = index.position(start).line
+        line_start = index.line_starts[line]
+        line_end = _code_end(doc, line)
+        before = _tokens(doc, line_start, start)[-WINDOW_TOKENS:]
+        after = _tokens(doc, start, line_end)[:WINDOW_TOKENS]
+        a = before[0][0] if before else start
+        b = after[-1][1] if after else line_end
+        window = (min(a, start), max(b, start))
+        if window not in out:
+            out.append(window)
+    return out[:4]
+
+
+def _tokens(doc: Document, a: int, b: int) -> list[tuple[int, int]]:
+    """(start, end) str offsets of the tokens (words, runs of punctuation) within ``[a, b)``."""
+    return [(a + m.start(), a + m.end()) for m in _TOKEN.finditer(doc.text[a:b])]
+
+
+# -- the gate --------------------------------------------------------------------------------------
+
+
+def check_edit(doc: Document, edit: Edit, *, fix: bool = False) -> str:
+    """Why ``edit`` on ``doc`` is unsafe to offer, or '' when it is safe.
+
+    Safe means: it adds no syntax error (a fix must lower the error count), it keeps every
+    definition name, and, for a fix, it touches at most ``MAX_FIX_LINES`` lines.
+    """
+    if fix:
+        old = doc.text[edit.start : edit.end]
+        touched = max(old.count("\n"), edit.new_text.count("\n")) + 1
+        if touched > MAX_FIX_LINES:
+            return f"it would change {touched} lines (a fix changes at most {MAX_FIX_LINES})"
+    if doc.tree is None or doc.language is None:
+        return ""
+    tree = Trial(doc).tree(edit)
+    before, after = score(doc.tree.root_node), score(tree.root_node)
+    if fix and after.errors >= before.errors and after.error_bytes >= before.error_bytes:
+        return "it does not remove the syntax error"
+    if not fix and after.errors > before.errors:
+        return "it does not parse"
+    if not fix and _new_error_inside(tree.root_node, doc, edit):
+        return "it does not parse"
+    lost = _names_lost(definition_names(doc.tree.root_node), definition_names(tree.root_node))
+    if lost:
+        return f"it would remove {', '.join(sorted(lost)[:3])}"
+    return ""
+
+
+def _names_lost(before: Counter[str], after: Counter[str]) -> list[str]:
+    return [name for name, n in before.items() if after[name] < n]
+
+
+def _new_error_inside(root: tree_sitter.Node, doc: Document, edit: Edit) -> bool:
+    """An error node that lies inside the inserted text (where there was none before)."""
+    if not edit.new_text:
+        return False
+    start_b = doc.index.byte_offset(edit.start)
+    end_b = start_b + len(edit.new_text.encode("utf-8"))
+    old_inside = any(
+        doc.index.str_offset(n.start_byte) >= edit.start
+        and doc.index.str_offset(n.end_byte) <= edit.end
+        for n in _error_nodes(doc.tree.root_node, limit=64)  # type: ignore[union-attr]
+    )
+    if old_inside:
+        return False
+    return any(
+        start_b <= n.start_byte and n.end_byte <= end_b for n in _error_nodes(root, limit=64)
+    )
