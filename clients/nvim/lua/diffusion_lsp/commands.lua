@@ -8,6 +8,7 @@ local server = require('diffusion_lsp.server')
 local status = require('diffusion_lsp.status')
 
 local MAXCOL = 2147483647
+local REQUEST_CANCELLED = -32800
 
 local function notify(message, level)
   vim.notify('diffusion_lsp: ' .. message, level or vim.log.levels.INFO)
@@ -79,7 +80,9 @@ function M.run(name, bufnr, range, done)
   end
   local arguments = { vim.uri_from_bufnr(bufnr), range or vim.NIL }
   local ok = server.execute_command(client, 'diffusionLsp.' .. name, arguments, function(err, result)
-    if err then
+    if err and err.code == REQUEST_CANCELLED then
+      notify(name .. ' cancelled')
+    elseif err then
       notify(string.format('%s failed: %s', name, err.message or vim.inspect(err)), vim.log.levels.ERROR)
     elseif type(result) == 'table' and result.message and result.message ~= '' then
       notify(result.message, result.applied and vim.log.levels.INFO or vim.log.levels.WARN)
@@ -106,11 +109,54 @@ local function command_handler(name, default)
   end
 end
 
---- Prints the server's status (asks the server when it runs; else shows what is known).
+--- The in-flight part of :DiffusionStatus: requests, progress jobs, last latencies, auto-trigger.
+function M.activity_lines()
+  local jobs = require('diffusion_lsp.jobs')
+  local inline = require('diffusion_lsp.inline')
+  local out = {}
+  local kinds = {}
+  for _, r in pairs(jobs.requests) do
+    kinds[r.kind] = (kinds[r.kind] or 0) + 1
+  end
+  local parts = {}
+  for kind, n in pairs(kinds) do
+    table.insert(parts, string.format('%s %d', kind, n))
+  end
+  table.sort(parts)
+  table.insert(out, 'in flight: ' .. (#parts > 0 and table.concat(parts, ', ') or 'nothing'))
+  for _, p in ipairs(jobs.running()) do
+    table.insert(out, 'running: ' .. jobs.format_progress(p) .. (p.cancellable and ' (:DiffusionCancel stops it)'
+      or ''))
+  end
+  local last = {}
+  for kind, ms in pairs(jobs.last_ms) do
+    table.insert(last, string.format('%s %d ms', kind, math.floor(ms + 0.5)))
+  end
+  table.sort(last)
+  if #last > 0 then
+    table.insert(out, 'last round trip: ' .. table.concat(last, ', '))
+  end
+  local cfg = require('diffusion_lsp').config
+  if cfg and cfg.inline.enabled then
+    table.insert(out, 'automatic suggestions: ' .. (inline.auto_enabled() and 'on' or 'off (:DiffusionToggle)'))
+  end
+  return out
+end
+
+local function echo_status(current)
+  local chunks = { { 'diffusion-lsp: ' .. status.format(current) } }
+  for _, line in ipairs(M.activity_lines()) do
+    table.insert(chunks, { '\n  ' .. line })
+  end
+  api.nvim_echo(chunks, true, {})
+end
+
+--- Prints the server's status (asks the server when it runs; else shows what is known), what is in
+--- flight and the last latencies.
 function M.show_status()
   local client = server.get_client()
   if not client then
-    api.nvim_echo({ { 'diffusion-lsp: ' .. status.format() } }, true, {})
+    echo_status(status.current)
     return
   end
   server.execute_command(client, 'diffusionLsp.status', {}, function(err, result)
@@ -119,8 +165,61 @@ function M.show_status()
       status.update(client.id, result)
       current = result
     end
-    api.nvim_echo({ { 'diffusion-lsp: ' .. status.format(current) } }, true, {})
+    echo_status(current)
   end)
+end
+
+--- :DiffusionToggle: automatic suggestions on/off (`on` nil: flip).
+function M.toggle(on)
+  local inline = require('diffusion_lsp.inline')
+  if on == nil then
+    on = not inline.auto_enabled()
+  end
+  inline.set_auto(on)
+  local cfg = require('diffusion_lsp').config
+  local trigger = cfg and cfg.inline.keys.trigger
+  notify('automatic suggestions ' .. (on and 'on' or ('off' .. (trigger and (' (' .. trigger .. ' still asks)') or ''))))
+  return on
+end
+
+--- :DiffusionCancel: asks the server to stop its cancellable progress jobs
+--- (window/workDoneProgress/cancel), cancels Fill/Fix/Refine requests that have no job yet and pending
+--- inline requests ($/cancelRequest). Returns how many things were cancelled.
+function M.cancel()
+  local jobs = require('diffusion_lsp.jobs')
+  local client = server.get_client()
+  local n = 0
+  local sent_job = false
+  if client then
+    for _, p in ipairs(jobs.running()) do
+      if p.cancellable and p.client_id == client.id and not p.cancel_sent then
+        jobs.progress[p.token].cancel_sent = true
+        server.notify(client, 'window/workDoneProgress/cancel', { token = p.token })
+        n = n + 1
+        sent_job = true
+      end
+    end
+    if not sent_job then
+      for _, r in pairs(vim.deepcopy(jobs.requests)) do
+        if r.kind ~= 'inline' and r.client_id == client.id then
+          server.cancel_request(client, r.id)
+          n = n + 1
+        end
+      end
+    end
+  end
+  n = n + require('diffusion_lsp.inline').cancel_pending_all()
+  notify(n > 0 and string.format('cancelling %d job(s)', n) or 'nothing to cancel')
+  return n
+end
+
+--- Maps `cancel_key` (normal and insert mode) in `bufnr`.
+function M.map_cancel_key(bufnr)
+  local cfg = require('diffusion_lsp').config
+  if cfg and cfg.cancel_key then
+    vim.keymap.set({ 'n', 'i' }, cfg.cancel_key, M.cancel, { buffer = bufnr, silent = true,
+      desc = 'diffusion_lsp: cancel the running jobs and pending suggestions' })
+  end
 end
 
 function M.create()
@@ -131,7 +230,13 @@ function M.create()
   api.nvim_create_user_command('DiffusionFix', command_handler('fix', 'none'),
     { range = true, desc = 'diffusion-lsp: fix the syntax error(s) in the range or the file' })
   api.nvim_create_user_command('DiffusionStatus', M.show_status,
-    { desc = 'diffusion-lsp: show the model status' })
+    { desc = 'diffusion-lsp: show the model status, what is in flight and the last latencies' })
+  api.nvim_create_user_command('DiffusionToggle', function()
+    M.toggle()
+  end, { desc = 'diffusion-lsp: automatic suggestions on/off' })
+  api.nvim_create_user_command('DiffusionCancel', function()
+    M.cancel()
+  end, { desc = 'diffusion-lsp: cancel the running Fill/Fix/Refine jobs and pending suggestions' })
 end
 
 return M

@@ -21,17 +21,25 @@ M.defaults = {
     auto_trigger = true,
     debounce_ms = 75,
     hl_group = 'DiffusionGhostText',
-    -- Insert-mode keys; false disables one.
+    -- Insert-mode keys; false disables one. None of them is a key copilot.vim or copilot.lua maps by
+    -- default (<Tab>, <C-]>, <M-]>, <M-[>, <M-\\>, <M-Right>, <M-C-Right>, <M-l>, <M-CR>), so both can run.
     keys = {
-      accept = '<M-l>',
-      accept_word = '<M-Right>',
-      accept_line = '<M-Down>',
-      dismiss = '<C-]>',
-      next = '<M-]>',
-      prev = '<M-[>',
-      trigger = '<M-\\>',
+      accept = '<M-y>',
+      accept_word = '<M-w>',
+      accept_line = '<M-j>',
+      dismiss = '<M-e>',
+      next = '<M-n>',
+      prev = '<M-p>',
+      trigger = '<M-s>',
     },
+    -- true: <Tab> also accepts the whole suggestion while one is shown (and types a Tab otherwise).
+    tab_accept = false,
   },
+  -- Normal- and insert-mode key, in buffers the server is attached to, for :DiffusionCancel (stop the
+  -- running Fill/Fix/Refine jobs and pending suggestions); false: none.
+  cancel_key = '<M-c>',
+  -- Echo the server's progress ($/progress: model loading, Fill/Fix/Refine jobs) on the command line.
+  progress = true,
   -- Called as on_attach(client, bufnr) after the server attaches to a buffer.
   on_attach = nil,
   -- Extra client capabilities merged over Neovim's defaults.
@@ -109,6 +117,9 @@ function M.errors(cfg)
     cfg.on_attach)
   check(errors, cfg.capabilities == nil or type(cfg.capabilities) == 'table', 'capabilities',
     'a table or nil', cfg.capabilities)
+  check(errors, cfg.cancel_key == false or (type(cfg.cancel_key) == 'string' and cfg.cancel_key ~= ''),
+    'cancel_key', 'a key string or false', cfg.cancel_key)
+  check(errors, type(cfg.progress) == 'boolean', 'progress', 'a boolean', cfg.progress)
   local inline = cfg.inline
   if type(inline) ~= 'table' then
     check(errors, false, 'inline', 'a table', inline)
@@ -123,6 +134,7 @@ function M.errors(cfg)
     'inline.debounce_ms', 'a whole number of milliseconds >= 0', inline.debounce_ms)
   check(errors, type(inline.hl_group) == 'string' and inline.hl_group ~= '', 'inline.hl_group',
     'a highlight group name', inline.hl_group)
+  check(errors, type(inline.tab_accept) == 'boolean', 'inline.tab_accept', 'a boolean', inline.tab_accept)
   if type(inline.keys) ~= 'table' then
     check(errors, false, 'inline.keys', 'a table', inline.keys)
   else

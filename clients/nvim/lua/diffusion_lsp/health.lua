@@ -26,14 +26,22 @@ function M.version_command(cmd)
   return { cmd[1], '--version' }
 end
 
-local function check_server(cmd)
-  local exe = cmd[1]
-  if vim.fn.executable(exe) ~= 1 then
-    report.error(string.format("server command '%s' not found or not executable", exe), {
-      'Install the server: pip install diffusion-lsp (into a virtualenv whose bin/ is on PATH)',
-      "or point the plugin at it: require('diffusion_lsp').setup({ cmd = { '/path/to/diffusion-lsp' } })",
+local function check_server(configured)
+  local server = require('diffusion_lsp.server')
+  local cmd = server.resolve_cmd(configured)
+  if not cmd then
+    report.error(string.format("server command '%s' not found or not executable", configured[1]), {
+      string.format("Point the plugin at it: require('diffusion_lsp').setup({ cmd = { '%s' } }) "
+        .. '(where `make setup` or `make demo` puts it)', server.checkout_server() or
+        '<checkout>/.venv/bin/diffusion-lsp'),
+      'or install it into a virtualenv (pip install torch==2.13.0, then pip install /path/to/checkout) '
+        .. 'and put its bin/ on PATH (see docs/neovim.md)',
     })
     return
+  end
+  local exe = cmd[1]
+  if cmd ~= configured then
+    report.info(string.format("'%s' is not on PATH; using the checkout's server", configured[1]))
   end
   report.ok(string.format('server command: %s (%s)', table.concat(cmd, ' '), vim.fn.exepath(exe)))
   local version_cmd = M.version_command(cmd)

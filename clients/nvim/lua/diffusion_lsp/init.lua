@@ -18,6 +18,21 @@ local function attach_if_wanted(bufnr)
   end
 end
 
+--- Defines DiffusionGhostText unless the user did: the GUI colour of Comment (as the link it used to be),
+--- italic, and for terminals without 'termguicolors' dark grey italic (ctermfg=8), so that the ghost never
+--- looks like real code. Set again after a colorscheme change.
+function M.define_highlight()
+  local comment = vim.fn.synIDtrans(vim.fn.hlID('Comment'))
+  local guifg = vim.fn.synIDattr(comment, 'fg#', 'gui')
+  local attrs = 'ctermfg=8 cterm=italic gui=italic'
+  if guifg ~= '' then
+    attrs = attrs .. ' guifg=' .. guifg
+  else
+    attrs = attrs .. ' guifg=Grey'
+  end
+  vim.cmd('highlight default DiffusionGhostText ' .. attrs)
+end
+
 --- Sets the plugin up. Bad options are reported once (with the default used instead). Calling it again
 --- sends changed `settings` to a running server; a new `cmd` takes effect when the server next starts.
 function M.setup(opts)
@@ -30,9 +45,11 @@ function M.setup(opts)
   if previous and not vim.deep_equal(previous.settings, cfg.settings) then
     require('diffusion_lsp.server').update_settings(cfg.settings)
   end
-  vim.cmd('highlight default link DiffusionGhostText Comment')
+  require('diffusion_lsp.inline').auto_override = nil
+  M.define_highlight()
   require('diffusion_lsp.commands').create()
   local group = vim.api.nvim_create_augroup('diffusion_lsp', { clear = true })
+  vim.api.nvim_create_autocmd('ColorScheme', { group = group, callback = M.define_highlight })
   vim.api.nvim_create_autocmd('FileType', {
     group = group,
     pattern = cfg.filetypes,
@@ -66,9 +83,32 @@ function M.status()
   return require('diffusion_lsp.status').current
 end
 
---- A short string for a statusline ('' while no server runs).
+--- A short string for a statusline: '' while no server runs, else 'diffusion: loading', '... ready',
+--- '... working (N)' or '... error' (', auto off' appended while automatic suggestions are off).
 function M.statusline()
   return require('diffusion_lsp.status').statusline()
+end
+
+--- Automatic suggestions on/off (`on` nil: flip); returns the new state. :DiffusionToggle calls it.
+function M.toggle(on)
+  return require('diffusion_lsp.commands').toggle(on)
+end
+
+--- True while suggestions are requested as you type.
+function M.auto_trigger_enabled()
+  return require('diffusion_lsp.inline').auto_enabled()
+end
+
+--- Cancels the running Fill/Fix/Refine jobs and pending suggestions (:DiffusionCancel); returns how many.
+function M.cancel()
+  return require('diffusion_lsp.commands').cancel()
+end
+
+--- What is in flight: { requests = N, jobs = {{token, title, message, percentage, cancellable}...},
+--- last_ms = {inline = ms, fix = ms, ...} }.
+function M.activity()
+  local jobs = require('diffusion_lsp.jobs')
+  return { requests = jobs.count(), jobs = jobs.running(), last_ms = vim.deepcopy(jobs.last_ms) }
 end
 
 return M

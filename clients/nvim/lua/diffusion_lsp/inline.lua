@@ -176,6 +176,52 @@ function M.clear_all()
   end
 end
 
+--- Cancels every pending inline request and debounce timer (the ghost on display stays); returns how
+--- many requests were cancelled.
+function M.cancel_pending_all()
+  local n = 0
+  for _, st in pairs(states) do
+    stop_timer(st)
+    if st.pending then
+      n = n + 1
+      cancel_pending(st)
+    end
+  end
+  return n
+end
+
+-- Automatic suggestions on and off (:DiffusionToggle) ------------------------------------------------
+
+--- nil: follow the `inline.auto_trigger` option; true/false: set at run time.
+M.auto_override = nil
+
+--- True when suggestions are requested as you type.
+function M.auto_enabled()
+  if M.auto_override ~= nil then
+    return M.auto_override
+  end
+  return options().auto_trigger
+end
+
+--- Turns automatic suggestions on or off (the trigger key keeps working); returns the new state.
+function M.set_auto(on)
+  M.auto_override = on and true or false
+  if not on then
+    M.cancel_pending_all()
+    M.clear_all()
+  end
+  if M.backend() == 'native' then
+    local client = server.get_client()
+    for bufnr in pairs(states) do
+      if client and api.nvim_buf_is_valid(bufnr) and vim.lsp.buf_is_attached(bufnr, client.id) then
+        vim.lsp.inline_completion.enable(M.auto_override, { bufnr = bufnr })
+      end
+    end
+  end
+  vim.api.nvim_exec_autocmds('User', { pattern = 'DiffusionLspStatus', modeline = false })
+  return M.auto_override
+end
+
 --- The ghost on display in `bufnr`, or nil.
 function M.current(bufnr)
   bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
@@ -429,15 +475,22 @@ local DESCRIPTIONS = {
 
 local function map_keys(bufnr, backend)
   local keys = options().keys
-  for name, action in pairs(actions(backend)) do
-    local key = keys[name]
-    if key then
-      vim.keymap.set('i', key, function()
-        if not action() and name ~= 'trigger' then
-          feed(key)
-        end
-      end, { buffer = bufnr, silent = true, desc = 'diffusion_lsp: ' .. DESCRIPTIONS[name] })
+  local acts = actions(backend)
+  local function map(key, name)
+    local action = acts[name]
+    vim.keymap.set('i', key, function()
+      if not action() and name ~= 'trigger' then
+        feed(key)
+      end
+    end, { buffer = bufnr, silent = true, desc = 'diffusion_lsp: ' .. DESCRIPTIONS[name] })
+  end
+  for name in pairs(acts) do
+    if keys[name] then
+      map(keys[name], name)
     end
+  end
+  if options().tab_accept and keys.accept ~= '<Tab>' then
+    map('<Tab>', 'accept')
   end
 end
 
@@ -454,7 +507,7 @@ local function attach_plugin(bufnr)
       return -- the change was our own partial accept
     end
     M.clear(bufnr)
-    if options().auto_trigger then
+    if M.auto_enabled() then
       schedule(bufnr)
     end
   end)
@@ -481,7 +534,8 @@ function M.attach(bufnr, client)
   end
   local backend = M.backend()
   if backend == 'native' then
-    vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
+    state_of(bufnr)
+    vim.lsp.inline_completion.enable(M.auto_enabled(), { bufnr = bufnr })
   else
     attach_plugin(bufnr)
   end

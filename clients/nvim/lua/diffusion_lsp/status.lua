@@ -64,12 +64,37 @@ function M.format(status)
   return table.concat(parts)
 end
 
---- A short string for a statusline: '' when stopped, else "diffusion: STATE".
+--- A short string for a statusline: '' when stopped, else "diffusion: STATE" where STATE is loading,
+--- ready, working (N) (N requests in flight, with the running job's percentage when it reports one) or
+--- error; ", auto off" while automatic suggestions are toggled off.
 function M.statusline()
-  if M.current.state == 'stopped' then
+  local state = M.current.state
+  if state == 'stopped' then
     return ''
   end
-  return 'diffusion: ' .. M.current.state
+  local jobs = require('diffusion_lsp.jobs')
+  local n = jobs.count()
+  local text
+  if state == 'error' then
+    text = 'error'
+  elseif n > 0 then
+    text = string.format('working (%d)', n)
+    for _, p in ipairs(jobs.running()) do
+      if p.cancellable and type(p.percentage) == 'number' then
+        text = text .. string.format(' %d%%', p.percentage)
+        break
+      end
+    end
+  elseif state == 'ready' then
+    text = 'ready'
+  else
+    text = 'loading'
+  end
+  local plugin = require('diffusion_lsp')
+  if plugin.config and plugin.config.inline.enabled and not require('diffusion_lsp.inline').auto_enabled() then
+    text = text .. ', auto off'
+  end
+  return 'diffusion: ' .. text
 end
 
 return M
