@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 
 import { onInterpreterChanged } from './python';
-import { type CommandResult, ServerManager } from './server';
+import { ServerManager } from './server';
 import { changeAction } from './settings';
 
 let manager: ServerManager | undefined;
@@ -15,7 +15,10 @@ let manager: ServerManager | undefined;
  * which must not be empty, or the selection and `null` (the whole file) when it is empty. */
 type RangeMode = 'selection' | 'selection-required' | 'selection-or-file';
 
-/** Runs a server edit command on the active editor's selection; the server applies the edit. */
+/**
+ * Runs a server action command on the active editor's selection; the server applies the edit.
+ * Progress, Cancel and the answer's message are handled by `ServerManager.runAction`.
+ */
 async function runEditCommand(server: ServerManager, command: string, title: string, mode: RangeMode): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   if (!editor) {
@@ -35,13 +38,7 @@ async function runEditCommand(server: ServerManager, command: string, title: str
   const range = mode === 'selection-or-file' && selection.isEmpty ? null : converter.asRange(selection);
   const args = [converter.asUri(editor.document.uri), range];
   try {
-    const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Diffusion: ${title}`, cancellable: true },
-      (_progress, token) => server.executeCommand<CommandResult | null>(command, args, token),
-    );
-    if (result && !result.applied) {
-      void vscode.window.showInformationMessage(`Diffusion: ${result.message || 'nothing to change'}`);
-    }
+    await server.runAction(command, args, title);
   } catch (error) {
     void vscode.window.showErrorMessage(`Diffusion: ${title} failed: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -27,6 +27,20 @@ export interface LoadProgress {
   percentage?: number;
 }
 
+/**
+ * Round trips the client measured itself: the last inline completion request that showed
+ * something, and the last Fill/Fix/Refine command (send to answer, edit applied).
+ */
+export interface ClientLatencies {
+  inlineMs?: number;
+  actionMs?: number;
+}
+
+/** `212 ms` under a second, `1.8 s` from one second on. */
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
 function shortModel(model: string | undefined): string {
   if (!model) {
     return 'default model';
@@ -35,16 +49,22 @@ function shortModel(model: string | undefined): string {
   return parts.length > 0 ? parts[parts.length - 1] : model;
 }
 
-/** Status bar text: codicon, state, model and device, and the last completion latency. */
-export function renderStatus(status: ServerStatus, progress?: LoadProgress): StatusView {
-  const latency =
-    typeof status.lastLatencyMs === 'number' ? ` · ${Math.round(status.lastLatencyMs)} ms` : '';
+/**
+ * Status bar text: codicon, state, model and device, and the last inline suggestion's latency as
+ * this client measured it. The tooltip has the inline latency apart from the last action's
+ * (Fill/Fix/Refine) round trip, and the server's own time for its last model call (`lastLatencyMs`,
+ * inline or action alike).
+ */
+export function renderStatus(status: ServerStatus, progress?: LoadProgress, latencies: ClientLatencies = {}): StatusView {
+  const latency = latencies.inlineMs !== undefined ? ` · ${formatDuration(latencies.inlineMs)}` : '';
   const details = [
     `State: ${status.state}`,
     status.model !== undefined ? `Model: ${status.model || '(default)'}` : undefined,
     status.device ? `Device: ${status.device}` : undefined,
     status.dtype ? `Dtype: ${status.dtype}` : undefined,
-    typeof status.lastLatencyMs === 'number' ? `Last completion: ${Math.round(status.lastLatencyMs)} ms` : undefined,
+    latencies.inlineMs !== undefined ? `Last inline suggestion: ${formatDuration(latencies.inlineMs)}` : undefined,
+    latencies.actionMs !== undefined ? `Last action: ${formatDuration(latencies.actionMs)}` : undefined,
+    typeof status.lastLatencyMs === 'number' ? `Last model call in the server: ${formatDuration(status.lastLatencyMs)}` : undefined,
     status.message ? status.message : undefined,
   ].filter((line): line is string => line !== undefined);
   const tooltip = details.join('\n');
