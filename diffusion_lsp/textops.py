@@ -192,49 +192,134 @@ def apply_edits(text: str, edits: list[TextEdit]) -> str:
     return out
 
 
-def minimal_edits(
-    old: str, new: str, base: int = 0, index: LineIndex | None = None
-) -> list[TextEdit]:
-    """The smallest set of edits (as hunks of whole tokens of text) that turn ``old`` into ``new``.
+# A character diff of two blocks costs up to their product (difflib); past this product the block's
+# common prefix and suffix are trimmed instead, which is linear.
+CHAR_DIFF_CAP = 400_000
+# A line diff is cheap per line, but difflib is quadratic in the worst case; past this many lines the
+# common prefix and suffix lines are trimmed first and only the middle is diffed.
+LINE_DIFF_CAP = 4_000
 
-    ``old`` is ``index.text[base:base + len(old)]`` when ``index`` is given, so the edits come back
-    in the whole document's coordinates; otherwise they are relative to ``old`` itself. The diff runs
-    on lines first, then on characters within each changed block, so a one-word fix in a long region
-    arrives as a one-word edit rather than a replacement of the region.
+
+@dataclass(frozen=True)
+class Hunk:
+    """Replace ``old[start:end]`` with ``new_text`` (str offsets into the old text)."""
+
+    start: int
+    end: int
+    new_text: str
+
+
+def minimal_hunks(old: str, new: str) -> list[Hunk]:
+    """The smallest set of hunks that turn ``old`` into ``new``, in order, not overlapping.
+
+    The diff runs on lines first, then on characters within each changed block, so a one-word fix in
+    a long region arrives as a one-word hunk rather than a replacement of the region. Both passes
+    are bounded (``LINE_DIFF_CAP``, ``CHAR_DIFF_CAP``): past the caps the changed middle is found by
+    trimming the common prefix and suffix, so the cost stays linear on pathological input.
     """
-    if index is None:
-        index, base = LineIndex(old), 0
-    edits: list[TextEdit] = []
+    head = _common_prefix(old, new)
+    tail = _common_suffix(old, new, head)
+    if head == len(old) and head == len(new):
+        return []
+    # Keep the trimmed middle on line boundaries so the line diff sees whole lines.
+    head = old.rfind("\n", 0, head) + 1 if head else 0
+    if tail:  # the tail starts where a line does (or is dropped)
+        at = old.find("\n", len(old) - tail - 1)
+        tail = len(old) - (at + 1) if at >= 0 else 0
+    if _inside_crlf(old, len(old) - tail) or _inside_crlf(new, len(new) - tail):
+        tail = max(tail - 1, 0)
+    a_mid, b_mid = old[head : len(old) - tail], new[head : len(new) - tail]
+    hunks: list[Hunk] = []
 
     def emit(a0: int, a1: int, text: str) -> None:
-        edits.append(TextEdit(index.range(base + a0, base + a1), text))
+        hunks.append(Hunk(head + a0, head + a1, text))
 
-    old_lines = split_lines(old)
-    new_lines = split_lines(new)
-    old_starts = [0]
-    for line in old_lines:
-        old_starts.append(old_starts[-1] + len(line))
-    new_starts = [0]
-    for line in new_lines:
-        new_starts.append(new_starts[-1] + len(line))
-
+    old_lines, new_lines = split_lines(a_mid), split_lines(b_mid)
+    if len(old_lines) + len(new_lines) > LINE_DIFF_CAP:
+        _char_block(a_mid, b_mid, 0, emit)
+        return hunks
+    old_starts = _starts(old_lines)
+    new_starts = _starts(new_lines)
     matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
         a0, a1 = old_starts[i1], old_starts[i2]
         b0, b1 = new_starts[j1], new_starts[j2]
-        a_text, b_text = old[a0:a1], new[b0:b1]
-        inner = difflib.SequenceMatcher(a=a_text, b=b_text, autojunk=False)
-        hunks = [op for op in inner.get_opcodes() if op[0] != "equal"]
-        # An LSP position cannot fall between '\r' and '\n': such a hunk falls back to the block.
-        splits_crlf = any(_inside_crlf(a_text, x) for _, x1, x2, _, _ in hunks for x in (x1, x2))
-        if tag == "replace" and inner.ratio() > 0.5 and not splits_crlf:
-            for _, x1, x2, y1, y2 in hunks:
-                emit(a0 + x1, a0 + x2, b_text[y1:y2])
+        if tag == "replace":
+            _char_block(a_mid[a0:a1], b_mid[b0:b1], a0, emit)
         else:
-            emit(a0, a1, b_text)
-    return edits
+            emit(a0, a1, b_mid[b0:b1])
+    return hunks
+
+
+def _char_block(a_text: str, b_text: str, a0: int, emit) -> None:
+    """Hunks for one changed block: a character diff when it is small enough and similar."""
+    if len(a_text) * len(b_text) > CHAR_DIFF_CAP:
+        head = _common_prefix(a_text, b_text)
+        tail = _common_suffix(a_text, b_text, head)
+        while _inside_crlf(a_text, head) or _inside_crlf(b_text, head):
+            head -= 1
+        while _inside_crlf(a_text, len(a_text) - tail) or _inside_crlf(b_text, len(b_text) - tail):
+            tail -= 1
+        emit(a0 + head, a0 + len(a_text) - tail, b_text[head : len(b_text) - tail])
+        return
+    inner = difflib.SequenceMatcher(a=a_text, b=b_text, autojunk=False)
+    hunks = [op for op in inner.get_opcodes() if op[0] != "equal"]
+    # An LSP position cannot fall between '\r' and '\n': such a hunk falls back to the block.
+    splits_crlf = any(_inside_crlf(a_text, x) for _, x1, x2, _, _ in hunks for x in (x1, x2))
+    if inner.ratio() > 0.5 and not splits_crlf:
+        for _, x1, x2, y1, y2 in hunks:
+            emit(a0 + x1, a0 + x2, b_text[y1:y2])
+    else:
+        emit(a0, a0 + len(a_text), b_text)
+
+
+def _starts(lines: list[str]) -> list[int]:
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    return starts
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    lo, hi = 0, n  # binary search on slices: C-speed comparisons, O(n log n) at worst
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: str, b: str, head: int) -> int:
+    n = min(len(a), len(b)) - head
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[len(a) - mid : len(a) - lo] == b[len(b) - mid : len(b) - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def minimal_edits(
+    old: str, new: str, base: int = 0, index: LineIndex | None = None
+) -> list[TextEdit]:
+    """``minimal_hunks`` as LSP edits.
+
+    ``old`` is ``index.text[base:base + len(old)]`` when ``index`` is given, so the edits come back
+    in the whole document's coordinates; otherwise they are relative to ``old`` itself.
+    """
+    if index is None:
+        index, base = LineIndex(old), 0
+    return [
+        TextEdit(index.range(base + h.start, base + h.end), h.new_text)
+        for h in minimal_hunks(old, new)
+    ]
 
 
 def split_lines(text: str) -> list[str]:

@@ -8,12 +8,13 @@ Clients that cannot resolve an edit get a command (``diffusionLsp.fill|fix|refin
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
 from diffusion_lsp import textops
-from diffusion_lsp.lsp import rewrite
+from diffusion_lsp.lsp import progress, rewrite
 from diffusion_lsp.lsp.diagnostics import SOURCE
 from diffusion_lsp.lsp.documents import parse_range, range_json, text_range
 from diffusion_lsp.region import fix_regions, hole_regions, refine_region
@@ -124,9 +125,20 @@ def register(server: DiffusionLanguageServer) -> None:
         uri, version = data.get("uri"), data.get("version")
         if not isinstance(uri, str) or rng is None:
             return action
-        outcome = await rewrite.compute(
-            server, uri, data["kind"], rng, version if isinstance(version, int) else None
-        )
+        async with progress.work(server, f"diffusion-lsp: {action.title}") as job:
+            try:
+                outcome = await rewrite.compute(
+                    server,
+                    uri,
+                    data["kind"],
+                    rng,
+                    version if isinstance(version, int) else None,
+                    job=job,
+                )
+            except asyncio.CancelledError:
+                if progress.swallow_cancel(job):
+                    return action  # cancelled from the progress UI: no edit
+                raise
         if outcome.edit is None:
             server.warn(f"{action.title}: {outcome.message}")
         else:

@@ -1,23 +1,31 @@
 """``workspace/executeCommand``: ``diffusionLsp.fill``, ``.fix``, ``.refine`` (arguments ``[uri, range]``)
 compute an edit and apply it with ``workspace/applyEdit``; ``diffusionLsp.status`` reports the model.
 
-The edit is computed like ``codeAction/resolve`` (engine on the worker); each command answers
-``{"applied": bool, "message": str}``.
+The edit is computed like ``codeAction/resolve`` (engine on the worker), under ``$/progress`` with a
+Cancel button where the client shows progress. Each command answers ``{"applied": bool, "message":
+str}``. A cancelled command sends no ``applyEdit``. A client without ``workspace.applyEdit`` gets the
+edit in the answer instead (``"edit"``: a WorkspaceEdit), to apply itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from diffusion_lsp.lsp import rewrite
+from diffusion_lsp.lsp import progress, rewrite
 from diffusion_lsp.lsp.documents import parse_range
 
 if TYPE_CHECKING:
     from diffusion_lsp.lsp.server import DiffusionLanguageServer
 
 LABELS = {"fill": "Fill holes", "fix": "Fix syntax errors", "refine": "Refine selection"}
+
+
+def _applies_edits(server: DiffusionLanguageServer) -> bool:
+    workspace = server.client_capabilities.workspace
+    return bool(workspace and workspace.apply_edit)
 
 
 def register(server: DiffusionLanguageServer) -> None:
@@ -30,9 +38,22 @@ def register(server: DiffusionLanguageServer) -> None:
             return {"applied": False, "message": f"not an LSP range: {raw!r}"}
         if rng is None and kind != "fix":
             return {"applied": False, "message": f"diffusionLsp.{kind} needs a range"}
-        outcome = await rewrite.compute(server, uri, kind, rng)
+        async with progress.work(server, f"diffusion-lsp: {LABELS[kind]}") as job:
+            try:
+                outcome = await rewrite.compute(server, uri, kind, rng, job=job)
+            except asyncio.CancelledError:
+                if progress.swallow_cancel(job):
+                    return {"applied": False, "message": "cancelled; nothing was changed"}
+                raise  # $/cancelRequest: pygls answers RequestCancelled, and no edit is sent
         if outcome.edit is None:
             return {"applied": False, "message": outcome.message}
+        if not _applies_edits(server):
+            edit = server.protocol._converter.unstructure(outcome.edit)
+            return {
+                "applied": False,
+                "edit": edit,
+                "message": "this editor cannot apply edits from the server; the edit is in 'edit'",
+            }
         result = await server.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(
                 edit=outcome.edit, label=f"diffusion-lsp: {LABELS[kind]}"

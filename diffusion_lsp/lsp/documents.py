@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
@@ -59,13 +59,21 @@ def problem_with(text: str, max_bytes: int, size: bool = True) -> str:
     if n < 0:
         return "the file is not valid UTF-8 (it contains unpaired surrogates)"
     if size and n > max_bytes:
-        return f"the file is too large ({size} bytes; the limit is the maxFileBytes setting, {max_bytes})"
+        return f"the file is too large ({n} bytes; the limit is the maxFileBytes setting, {max_bytes})"
     return ""
+
+
+CHANGE_LOG = 512  # changes kept per document, to move an edit computed on an older version
 
 
 @dataclass
 class OpenDocument:
-    """One open document. ``doc`` is None while ``problem`` is set; ``text`` is always exact."""
+    """One open document. ``doc`` is None while ``problem`` is set; ``text`` is always exact.
+
+    ``changes`` holds the last ``CHANGE_LOG`` content changes as ``(start, end, new_length)`` str
+    offsets in the text they applied to; ``change_count`` counts every change since ``didOpen``.
+    A reopened document is a new ``OpenDocument``, so identity tells "the same open document".
+    """
 
     uri: str
     language_id: str
@@ -73,10 +81,65 @@ class OpenDocument:
     doc: Document | None
     plain: str  # the text while ``doc`` is None
     problem: str
+    changes: list[tuple[int, int, int]] = field(default_factory=list)
+    change_count: int = 0
 
     @property
     def text(self) -> str:
         return self.doc.text if self.doc is not None else self.plain
+
+    def _log(self, start: int, end: int, new_length: int) -> None:
+        self.changes.append((start, end, new_length))
+        self.change_count += 1
+        if len(self.changes) > CHANGE_LOG:
+            del self.changes[: len(self.changes) - CHANGE_LOG]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What an edit is computed on: one open document as it was at one version."""
+
+    entry: OpenDocument
+    version: int
+    text: str
+    change_count: int
+
+    @property
+    def uri(self) -> str:
+        return self.entry.uri
+
+
+class Stale(Exception):
+    """The document is no longer the one an edit was computed on (the message says how)."""
+
+
+def rebase(
+    current: OpenDocument | None, snap: Snapshot, hunks: Sequence[textops.Hunk]
+) -> list[textops.Hunk]:
+    """``hunks`` (against ``snap.text``) moved onto ``current``'s text.
+
+    Raises ``Stale`` if the document was closed or reopened, or if a change since the snapshot
+    touched the span the hunks cover; changes elsewhere only shift the hunks.
+    """
+    if current is not snap.entry:
+        raise Stale("the document was closed or reopened while the model worked")
+    missed = current.change_count - snap.change_count
+    if missed == 0 or not hunks:
+        return list(hunks)
+    if missed > len(current.changes):
+        raise Stale("the document changed too much while the model worked")
+    lo, hi = hunks[0].start, hunks[-1].end
+    shift = 0
+    for start, end, new_length in current.changes[len(current.changes) - missed :]:
+        if end <= lo + shift and not start == end == lo + shift:
+            shift += new_length - (end - start)  # before the span: it moves
+        elif start >= hi + shift and not start == end == hi + shift:
+            continue  # after the span
+        else:
+            raise Stale("the text under the edit changed while the model worked")
+    if current.text[lo + shift : hi + shift] != snap.text[lo:hi]:
+        raise Stale("the text under the edit changed while the model worked")
+    return [textops.Hunk(h.start + shift, h.end + shift, h.new_text) for h in hunks]
 
 
 class DocumentStore:
@@ -109,6 +172,13 @@ class DocumentStore:
         self._docs[uri] = entry
         return entry
 
+    def snapshot(self, uri: str) -> Snapshot | None:
+        """The document as it is now, for an edit to be computed on; None if it is not open."""
+        entry = self._docs.get(uri)
+        if entry is None:
+            return None
+        return Snapshot(entry, entry.version, entry.text, entry.change_count)
+
     def close(self, uri: str) -> None:
         self._docs.pop(uri, None)
 
@@ -130,6 +200,11 @@ class DocumentStore:
         entry.version = version
         for change in changes:
             rng = getattr(change, "range", None)
+            if rng is None:
+                entry._log(0, len(entry.text), len(change.text))
+            else:
+                index = entry.doc.index if entry.doc is not None else textops.LineIndex(entry.text)
+                entry._log(*index.range_offsets(text_range(rng)), len(change.text))
             if entry.doc is not None and not problem_with(change.text, max_bytes=-1, size=False):
                 # The common case: an incremental edit and reparse; only the size can go wrong.
                 before = entry.doc.text

@@ -1,13 +1,26 @@
 """Fill, fix and refine as WorkspaceEdits: shared by ``codeAction/resolve`` and the commands.
 
-Regions are chosen on the event loop; each region's text comes from the engine on the worker. Several
-regions (all the holes of a function, every syntax error in a range) are done in order, each one
-conditioned on the text the earlier ones produced. The result is a set of minimal hunks against the
-document version the request started from; if the document changes meanwhile, there is no edit.
+Every edit is computed on a ``Snapshot`` of the document and passes the same gate before it is
+offered (``region.repair.check_edit``): it adds no syntax error, keeps every definition, and a fix
+touches only a few lines. When nothing passes, the answer is a message and no edit.
+
+- **Fix** is minimal by construction: the token tree-sitter reports MISSING, or one stray closer
+  removed, or one closer or separator inserted where the error points, with no model call
+  (``region.repair.token_repair``); only then the model, allowed to rewrite a few tokens each side of
+  the error (``error_windows``), everything else clamped. Candidates rank by parse, then edit size.
+- **Fill** and **Refine** take the first candidate that passes the gate, per region; several regions
+  (all the holes of a function) are done in order, each conditioned on the text the earlier produced.
+
+The result is a set of minimal hunks. If the document changed meanwhile, the hunks move with it when
+the change was elsewhere, and are dropped when it touched them or the document was reopened.
+
+Where work runs: region selection on the event loop (bounded); parsing trials, the gate and the diff
+in a thread (``asyncio.to_thread``); the model on the worker.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -15,8 +28,9 @@ from lsprotocol import types
 
 from diffusion_lsp import textops
 from diffusion_lsp.engine import api
-from diffusion_lsp.lsp.documents import OpenDocument, lsp_edit
-from diffusion_lsp.region import Region, fix_regions, hole_regions, refine_region
+from diffusion_lsp.lsp.documents import OpenDocument, Snapshot, Stale, lsp_edit, rebase
+from diffusion_lsp.lsp.progress import Job
+from diffusion_lsp.region import Document, Region, fix_regions, hole_regions, refine_region, repair
 
 if TYPE_CHECKING:
     from diffusion_lsp.lsp.server import DiffusionLanguageServer
@@ -24,6 +38,7 @@ if TYPE_CHECKING:
 Kind = Literal["fill", "fix", "refine"]
 KINDS: tuple[Kind, ...] = ("fill", "fix", "refine")
 CHARS_PER_TOKEN = 2
+MAX_FIX_ROUNDS = 8  # syntax errors fixed by one request, each on the text the last one left
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,7 @@ async def compute(
     kind: Kind,
     rng: textops.Range | None,
     version: int | None = None,
+    job: Job | None = None,
 ) -> Outcome:
     """The edit for ``kind`` on ``uri`` within ``rng``; ``version``, if given, must still be current."""
     entry = server.documents.get(uri)
@@ -67,42 +83,182 @@ async def compute(
         return Outcome(None, f"{uri}: {entry.problem}")
     if version is not None and version != entry.version:
         return Outcome(None, "the document changed since the action was offered; try again")
-    doc, start_version = entry.doc, entry.version
+    snap = server.documents.snapshot(uri)
+    assert snap is not None
     regions = regions_for(entry, kind, rng)
     if not regions:
         what = {"fill": "no hole", "fix": "no syntax error", "refine": "nothing to refine"}[kind]
         return Outcome(None, f"{what} in the given range")
+    job = job or Job(None, None)
+    doc = entry.doc
+    if kind == "fix":
+        lo = doc.index.str_offset(regions[0].start_byte)
+        hi = max(doc.index.str_offset(r.end_byte) for r in regions)
+        new, message = await _fix(server, snap, doc, lo, hi, job)
+    else:
+        new, message = await _rewrite(server, snap, doc, kind, regions, job)
+    if new == snap.text:
+        return Outcome(None, message)
+    hunks = await asyncio.to_thread(textops.minimal_hunks, snap.text, new)
+    try:
+        hunks = rebase(server.documents.get(uri), snap, hunks)
+    except Stale as exc:
+        return Outcome(None, f"{exc}; nothing was changed, try again")
+    current = server.documents.get(uri)
+    assert current is not None and current.doc is not None
+    index = current.doc.index
+    edits = [textops.TextEdit(index.range(h.start, h.end), h.new_text) for h in hunks]
+    return Outcome(_workspace_edit(server, uri, current.version, edits), message)
 
-    old = doc.text
-    new, shift, skipped = old, 0, 0
-    first = doc.index.str_offset(regions[0].start_byte)
-    last = doc.index.str_offset(regions[-1].end_byte)
-    for region in regions:
+
+# -- fix -------------------------------------------------------------------------------------------
+
+
+async def _fix(
+    server: DiffusionLanguageServer, snap: Snapshot, doc: Document, lo: int, hi: int, job: Job
+) -> tuple[str, str]:
+    """The text with the syntax errors in ``[lo, hi]`` fixed, and what to tell the user."""
+    text, fixed, why = snap.text, 0, ""
+    language, path = snap.entry.language_id, doc.path
+    for round_ in range(MAX_FIX_ROUNDS):
+        current = doc if round_ == 0 else await asyncio.to_thread(Document, text, language, path)
+        if not _errors_within(current, lo, hi):
+            break
+        job.report(f"error {fixed + 1}: trying token repairs")
+        edit = await asyncio.to_thread(repair.token_repair, current, lo, hi)
+        if edit is None:
+            job.report(f"error {fixed + 1}: asking the model")
+            edit, why = await _model_fix(server, current, lo, hi, snap.uri)
+        if edit is None:
+            break
+        text = edit.apply(text)
+        delta = len(edit.new_text) - (edit.end - edit.start)
+        lo, hi = (lo + delta if edit.end <= lo else lo), max(hi + delta, lo)
+        fixed += 1
+    if fixed == 0:
+        return text, "no safe fix found" + (f" ({why})" if why else "") + "; nothing was changed"
+    final = await asyncio.to_thread(Document, text, language, path)
+    left = _errors_within(final, lo, hi)
+    return text, f"{left} syntax error(s) left without a safe fix" if left else ""
+
+
+def _errors_within(doc: Document, lo: int, hi: int) -> int:
+    """Error nodes (outermost ERROR, every MISSING) that meet ``[lo, hi]`` (str offsets)."""
+    if doc.tree is None or not doc.tree.root_node.has_error:
+        return 0
+    index = doc.index
+    return sum(
+        1
+        for region in fix_regions(doc)
+        if index.str_offset(region.start_byte) <= hi and index.str_offset(region.end_byte) >= lo
+    )
+
+
+async def _model_fix(
+    server: DiffusionLanguageServer, doc: Document, lo: int, hi: int, uri: str
+) -> tuple[repair.Edit | None, str]:
+    """The model's best fix of a few tokens at the first error, or (None, why)."""
+    windows = await asyncio.to_thread(repair.error_windows, doc, lo, hi)
+    if not windows:
+        return None, "the error could not be located"
+    settings, text = server.settings, doc.text
+    candidates: list[repair.Edit] = []
+    for a, b in windows[:2]:
+        window = text[a:b]
+        max_tokens = max(4, min(settings.max_tokens, len(window) // CHARS_PER_TOKEN + 4))
+        request = api.InfillRequest(
+            prefix=text[:a],
+            suffix=text[b:],
+            max_tokens=max_tokens,
+            steps=settings.steps or None,
+            alternatives=settings.alternatives,
+            single_line="\n" not in window,
+            context_tokens=settings.context_tokens,
+            document=uri,
+        )
+        result = await server.model.run(lambda engine, token, r=request: engine.infill(r, token))
+        if result is None:
+            return None, f"the model is not available ({server.model.message})"
+        for cand in result.alternatives or (api.Candidate(result.text, result.confidence, 0),):
+            new_text = cand.text if "\n" in window else cand.text.split("\n", 1)[0]
+            candidates.append(repair.Edit(a, b, new_text))
+    best = await asyncio.to_thread(_best_fix, doc, candidates)
+    return (best, "") if best is not None else (None, "no candidate of the model parses")
+
+
+def _best_fix(doc: Document, candidates: list[repair.Edit]) -> repair.Edit | None:
+    """The candidate that passes the gate with the fewest errors left, then the smallest change."""
+    ranked: list[tuple[tuple[int, int], repair.Edit]] = []
+    for edit in candidates:
+        if edit.new_text == doc.text[edit.start : edit.end]:
+            continue
+        if repair.check_edit(doc, edit, fix=True):
+            continue
+        size = sum(
+            max(h.end - h.start, len(h.new_text))
+            for h in textops.minimal_hunks(doc.text[edit.start : edit.end], edit.new_text)
+        )
+        errors = repair.score(repair.Trial(doc).tree(edit).root_node).errors
+        ranked.append(((errors, size), edit))
+    return min(ranked, key=lambda r: r[0])[1] if ranked else None
+
+
+# -- fill and refine -------------------------------------------------------------------------------
+
+
+async def _rewrite(
+    server: DiffusionLanguageServer,
+    snap: Snapshot,
+    doc: Document,
+    kind: Kind,
+    regions: list[Region],
+    job: Job,
+) -> tuple[str, str]:
+    """The text with each region filled or refined by the first candidate that passes the gate."""
+    new, shift, skipped, why = snap.text, 0, 0, ""
+    language, path = snap.entry.language_id, doc.path
+    current = doc
+    for i, region in enumerate(regions):
+        if len(regions) > 1:
+            job.report(f"region {i + 1} of {len(regions)}", percentage=100 * i // len(regions))
         start = doc.index.str_offset(region.start_byte) + shift
         end = doc.index.str_offset(region.end_byte) + shift
         result = await server.model.run(
             lambda engine, token, r=region, s=start, e=end, t=new: _run(
-                server, engine, token, kind, r, t, s, e, uri
+                server, engine, token, kind, r, t, s, e, snap.uri
             )
         )
         if result is None:
-            return Outcome(None, f"the model is not available ({server.model.message})")
-        text = _choose(result, region, kind)
-        if text is None:
-            skipped += 1
+            return snap.text, f"the model is not available ({server.model.message})"
+        texts = [c.text for c in result.alternatives] or [result.text]
+        chosen, reason = await asyncio.to_thread(_first_safe, current, start, end, texts)
+        if chosen is None:
+            skipped, why = skipped + 1, reason
             continue
-        new = new[:start] + text + new[end:]
-        shift += len(text) - (end - start)
-    if entry.doc is not doc or entry.version != start_version or doc.text != old:
-        return Outcome(None, "the document changed while the model worked; try again")
-    if new == old:
-        why = "no candidate parses without errors" if kind == "fix" else "the model changed nothing"
-        return Outcome(None, why)
-    edits = textops.minimal_edits(
-        old[first:last], new[first : last + shift], base=first, index=doc.index
-    )
-    message = f"{len(regions) - skipped} of {len(regions)} regions changed" if skipped else ""
-    return Outcome(_workspace_edit(server, uri, start_version, edits), message)
+        new = new[:start] + chosen + new[end:]
+        shift += len(chosen) - (end - start)
+        if i + 1 < len(regions):
+            current = await asyncio.to_thread(Document, new, language, path)
+    if new == snap.text:
+        if skipped:
+            return new, f"no candidate is safe to apply ({why}); nothing was changed"
+        return new, "the model changed nothing"
+    changed = len(regions) - skipped
+    message = f"{changed} of {len(regions)} regions changed ({why} elsewhere)" if skipped else ""
+    return new, message
+
+
+def _first_safe(doc: Document, start: int, end: int, texts: list[str]) -> tuple[str | None, str]:
+    """The first of ``texts`` that may replace ``doc.text[start:end]``, or (None, why not)."""
+    why = "the model changed nothing"
+    for text in texts:
+        if text == doc.text[start:end]:
+            continue
+        reason = repair.check_edit(doc, repair.Edit(start, end, text))
+        if not reason:
+            return text, ""
+        why = reason
+    return None, why
 
 
 def _run(
@@ -145,16 +301,6 @@ def _run(
         ),
         token,
     )
-
-
-def _choose(result: api.Result, region: Region, kind: Kind) -> str | None:
-    """The first candidate that parses in place; for fill and refine, else the best one; for fix,
-    else None (a fix that does not parse is no fix)."""
-    texts = [c.text for c in result.alternatives] or [result.text]
-    for text in texts:
-        if region.validate(text):
-            return text
-    return None if kind == "fix" else texts[0]
 
 
 def _workspace_edit(

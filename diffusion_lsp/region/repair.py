@@ -320,26 +320,26 @@ def _spaced(text: str, at: int, token: str) -> str:
 
 def error_windows(doc: Document, lo: int = 0, hi: int | None = None) -> list[tuple[int, int]]:
     """Small windows (str offsets) the model may rewrite to fix the errors in ``[lo, hi]``:
-    ``WINDOW_TOKENS`` tokens each side of where each error starts, on its line; first errors first."""
+    ``WINDOW_TOKENS`` tokens each side of where an error starts and of where its first line ends
+    (an unfinished expression is broken at its end); first errors first, at most four."""
     if doc.tree is None or not doc.tree.root_node.has_error:
         return []
     hi = len(doc.text) if hi is None else hi
-    index, root = doc.index, doc.tree.root_node
+    index = doc.index
     out: list[tuple[int, int]] = []
-    for node in _all_errors(root)[:MAX_ERROR_SITES]:
+    for node in _all_errors(doc.tree.root_node)[:MAX_ERROR_SITES]:
         start = index.str_offset(node.start_byte)
         if not lo <= start <= hi:
             continue
         line = index.position(start).line
-        line_start = index.line_starts[line]
-        line_end = _code_end(doc, line)
-        before = _tokens(doc, line_start, start)[-WINDOW_TOKENS:]
-        after = _tokens(doc, start, line_end)[:WINDOW_TOKENS]
-        a = before[0][0] if before else start
-        b = after[-1][1] if after else line_end
-        window = (min(a, start), max(b, start))
-        if window not in out:
-            out.append(window)
+        line_start, line_end = index.line_starts[line], _code_end(doc, line)
+        end = min(max(index.str_offset(node.end_byte), start), line_end)
+        for at in (start, end):
+            before = _tokens(doc, line_start, at)[-WINDOW_TOKENS:]
+            after = _tokens(doc, at, line_end)[:WINDOW_TOKENS]
+            window = (before[0][0] if before else at, after[-1][1] if after else at)
+            if window not in out and window[0] < window[1]:
+                out.append(window)
     return out[:4]
 
 
@@ -366,8 +366,8 @@ def check_edit(doc: Document, edit: Edit, *, fix: bool = False) -> str:
         return ""
     tree = Trial(doc).tree(edit)
     before, after = score(doc.tree.root_node), score(tree.root_node)
-    if fix and after.errors >= before.errors and after.error_bytes >= before.error_bytes:
-        return "it does not remove the syntax error"
+    if fix and (after.errors >= before.errors or _error_near(tree.root_node, doc, edit)):
+        return "the code around the error still does not parse"
     if not fix and after.errors > before.errors:
         return "it does not parse"
     if not fix and _new_error_inside(tree.root_node, doc, edit):

@@ -68,7 +68,7 @@ async def test_fix_syntax_error_is_a_preferred_quickfix_with_its_diagnostic(clie
     assert fix.kind == types.CodeActionKind.QuickFix and fix.is_preferred
     assert list(fix.diagnostics) == diagnostics
     resolved = await client.code_action_resolve_async(fix)
-    assert apply_edit(BROKEN, resolved.edit, BROKEN_URI) == "def f(x):\n    v0_14\n    return y\n"
+    assert apply_edit(BROKEN, resolved.edit, BROKEN_URI) == "def f(x):\n    y = v0_18\n    return y\n"
 
 
 async def test_refine_selection_returns_minimal_hunks(client: Client):

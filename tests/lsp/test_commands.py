@@ -39,7 +39,7 @@ async def test_fix_without_a_range_fixes_the_whole_file(client: Client):
     assert (await run(client, "diffusionLsp.fix", BROKEN_URI, None))["applied"] is True
     assert (
         apply_edit(BROKEN, client.applied[0].edit, BROKEN_URI)
-        == "def f(x):\n    v0_14\n    return y\n"
+        == "def f(x):\n    y = v0_18\n    return y\n"
     )
 
 
