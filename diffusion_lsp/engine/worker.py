@@ -38,6 +38,7 @@ class Worker:
     def __init__(self, name: str = "diffusion-lsp-worker") -> None:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._latest: dict[str, CancelToken] = {}
+        self._live: set[CancelToken] = set()  # the tokens of jobs queued or running
         self._lock = threading.Lock()
         self._busy = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -58,12 +59,14 @@ class Worker:
         """Queue ``fn(token)``; thread-safe. A job with the same ``key`` still pending is cancelled."""
         token = token or CancelToken()
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        if key is not None:
-            with self._lock:
+        older = None
+        with self._lock:
+            self._live.add(token)
+            if key is not None:
                 older = self._latest.get(key)
                 self._latest[key] = token
-            if older is not None:
-                older.cancel("superseded by a newer request")
+        if older is not None:
+            older.cancel("superseded by a newer request")
         self._queue.put(_Job(fn, token, future, key))
         return future
 
@@ -81,7 +84,12 @@ class Worker:
             raise
 
     def shutdown(self, timeout: float | None = 5.0) -> None:
-        """Stop after the current job; queued jobs are cancelled."""
+        """Cancel the running job (it stops within one step) and the queued ones, then stop; waits
+        up to ``timeout`` seconds for the thread."""
+        with self._lock:
+            live = list(self._live)
+        for token in live:
+            token.cancel("the server is shutting down")
         self._queue.put(None)
         self._thread.join(timeout)
 
@@ -92,6 +100,7 @@ class Worker:
                 self._drain()
                 return
             if not job.future.set_running_or_notify_cancel():
+                self._forget(job)
                 continue
             if job.token.cancelled:
                 job.future.set_exception(Cancelled(job.token.reason))
@@ -111,10 +120,9 @@ class Worker:
                 self._forget(job)
 
     def _forget(self, job: _Job) -> None:
-        if job.key is None:
-            return
         with self._lock:
-            if self._latest.get(job.key) is job.token:
+            self._live.discard(job.token)
+            if job.key is not None and self._latest.get(job.key) is job.token:
                 del self._latest[job.key]
 
     def _drain(self) -> None:
