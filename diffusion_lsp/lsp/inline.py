@@ -3,13 +3,23 @@
 Region selection and ranking run on the event loop; the fill runs on the worker, keyed by document,
 so a newer request for the same document supersedes the older one (which answers an empty list at
 once). When the user types a prefix of the suggestion just shown, the rest comes from a cache without
-a model call.
+a model call. Automatic requests pass three gates that explicit ones skip: the document's language is
+one the model was trained on (``inline.languages``), typing has paused (an adaptive debounce,
+``inline.debounce``), and each suggestion's confidence reaches ``inline.minConfidence``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
 import logging
+import statistics
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -17,7 +27,7 @@ from lsprotocol import types
 from diffusion_lsp import textops
 from diffusion_lsp.engine import api
 from diffusion_lsp.lsp.documents import lsp_range
-from diffusion_lsp.lsp.settings import Settings
+from diffusion_lsp.lsp.settings import DebounceSettings, InlineSettings, Settings
 from diffusion_lsp.region import Document, Region, inline_region
 
 if TYPE_CHECKING:
@@ -26,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 2  # a conservative guess for turning a region's character budget into tokens
+PAUSE_FACTOR = 1.5  # typing has paused after this many of the user's usual intervals
+RHYTHM_CHANGES = 9  # change times remembered per document: 8 intervals
+RHYTHM_GAP_S = 2.0  # a longer gap between two changes is a pause, not the rhythm of typing
 
 
 @dataclass(frozen=True)
@@ -38,8 +51,8 @@ class Shown:
     texts: tuple[str, ...]
 
 
-def candidate_texts(result: api.Result, region: Region, suffix: str) -> list[str]:
-    """The result's candidates, cleaned and ranked for display.
+def suggestions(result: api.Result, region: Region, suffix: str) -> list[tuple[str, api.Candidate]]:
+    """The result's candidates, cleaned and ranked for display, each with the candidate it came from.
 
     Single-line regions keep the first line; longer ones at most ``max_lines`` lines. Empty texts,
     the region's own text, and texts that merely repeat what follows the cursor are dropped;
@@ -47,7 +60,7 @@ def candidate_texts(result: api.Result, region: Region, suffix: str) -> list[str
     """
     hint = region.length_hint
     following = suffix.lstrip()
-    out: list[str] = []
+    out: list[tuple[str, api.Candidate]] = []
     for cand in result.alternatives or (api.Candidate(result.text, result.confidence, 0),):
         text = cand.text
         if hint.max_lines == 1:
@@ -55,12 +68,30 @@ def candidate_texts(result: api.Result, region: Region, suffix: str) -> list[str
         else:
             text = "\n".join(text.split("\n")[: hint.max_lines])
         text = text.rstrip() if "\n" in text else text
-        if not text.strip() or text == region.text or text in out:
+        if not text.strip() or text == region.text or any(text == t for t, _ in out):
             continue
         if following.startswith(text.strip()):
             continue  # it only repeats the code after the cursor
-        out.append(text)
-    return sorted(out, key=lambda t: not region.validate(t))
+        out.append((text, cand))
+    return sorted(out, key=lambda tc: not region.validate(tc[0]))
+
+
+def confidence(cand: api.Candidate) -> float:
+    """The confidence ``inline.minConfidence`` is compared with: the mean probability of the
+    candidate's tokens. On held-out Python lines the mean separated right from wrong better than
+    the minimum (docs/benchmarks.md, "Inline confidence floor")."""
+    return cand.score
+
+
+def candidate_texts(
+    result: api.Result, region: Region, suffix: str, min_confidence: float = 0.0
+) -> list[str]:
+    """The texts of ``suggestions`` whose candidate's confidence reaches ``min_confidence``."""
+    return [
+        text
+        for text, cand in suggestions(result, region, suffix)
+        if confidence(cand) >= min_confidence
+    ]
 
 
 def infill_request(
@@ -100,8 +131,100 @@ def from_cache(shown: Shown | None, text: str, cursor: int) -> list[str] | None:
     return rests or None
 
 
+# -- gates for automatic requests ----------------------------------------------------------------
+
+
+def pause_ms(interval_ms: float | None, debounce: DebounceSettings) -> float:
+    """How long after the last change typing counts as paused: ``PAUSE_FACTOR`` times the user's
+    usual interval between changes (0 while none is known), within ``[min_ms, max_ms]``."""
+    target = PAUSE_FACTOR * interval_ms if interval_ms is not None else 0.0
+    return min(max(target, debounce.min_ms), debounce.max_ms)
+
+
+class Debouncer:
+    """Per document: when it changed (the rhythm of typing) and which inline request is the newest.
+
+    ``clock`` (seconds, monotonic) and ``sleep`` are injected so that tests can drive time.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.clock = clock
+        self.sleep = sleep
+        self._changes: dict[str, deque[float]] = {}
+        self._newest: dict[str, int] = {}
+
+    def changed(self, uri: str) -> None:
+        """``didChange`` for ``uri`` arrived now."""
+        self._changes.setdefault(uri, deque(maxlen=RHYTHM_CHANGES)).append(self.clock())
+
+    def forget(self, uri: str) -> None:
+        self._changes.pop(uri, None)
+        self._newest.pop(uri, None)
+
+    def interval_ms(self, uri: str) -> float | None:
+        """The median interval between the document's recent changes, pauses left out."""
+        times = list(self._changes.get(uri, ()))
+        gaps = [b - a for a, b in zip(times, times[1:]) if b - a <= RHYTHM_GAP_S]
+        return statistics.median(gaps) * 1000 if gaps else None
+
+    def wait_ms(self, uri: str, debounce: DebounceSettings) -> float:
+        """How much longer an automatic request for ``uri`` waits before the model runs."""
+        times = self._changes.get(uri)
+        if not times:
+            return 0.0
+        since = (self.clock() - times[-1]) * 1000
+        return max(0.0, pause_ms(self.interval_ms(uri), debounce) - since)
+
+    def begin(self, uri: str) -> int:
+        """A new inline request for ``uri``: its ticket; every older request is superseded."""
+        self._newest[uri] = self._newest.get(uri, 0) + 1
+        return self._newest[uri]
+
+    def is_newest(self, uri: str, ticket: int) -> bool:
+        return self._newest.get(uri) == ticket
+
+
+@functools.cache
+def model_languages(model: str) -> frozenset[str] | None:
+    """The languages ``model`` (the ``model`` setting) was trained on, or None for all.
+
+    Read from the checkpoint's ``config.json`` (``diffusion_lsp.languages``, written for the
+    project's own models; the embedded model's says python). A hub id, or a checkpoint that does not
+    say (DiffusionGemma, the masked code models), is taken to know every language.
+    """
+    from diffusion_lsp.models import embedded_model_path
+
+    path = Path(model).expanduser() if model else embedded_model_path()
+    try:
+        if not (path / "config.json").is_file():
+            return None
+        meta = json.loads((path / "config.json").read_text(encoding="utf-8")).get("diffusion_lsp")
+        languages = meta.get("languages") if isinstance(meta, dict) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(languages, list) or not all(isinstance(x, str) for x in languages):
+        return None
+    return frozenset(languages)
+
+
+def automatic_language(
+    inline: InlineSettings, model: str, language_id: str, language: str | None
+) -> bool:
+    """Whether a document of ``language_id`` (the editor's id; ``language``: the grammar the server
+    picked for it) gets automatic suggestions."""
+    wanted = frozenset(inline.languages) or model_languages(model)
+    if wanted is None or "*" in wanted:
+        return True
+    return language_id in wanted or (language is not None and language in wanted)
+
+
 def register(server: DiffusionLanguageServer) -> None:
     shown = server.inline_cache
+    debouncer = server.inline_debounce
 
     def items(texts: list[str], rng: textops.Range) -> types.InlineCompletionList:
         return types.InlineCompletionList(
@@ -119,6 +242,7 @@ def register(server: DiffusionLanguageServer) -> None:
             return empty
         doc = entry.doc
         text = doc.text
+        ticket = debouncer.begin(uri)  # supersedes any older request for the document
         pos = textops.Position(params.position.line, params.position.character)
         cursor = doc.index.offset(pos)
 
@@ -128,11 +252,23 @@ def register(server: DiffusionLanguageServer) -> None:
             return items(rests, doc.index.range(cursor, cursor + len(replaced)))
 
         settings = server.settings
+        automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
+        if automatic:
+            if not automatic_language(
+                settings.inline, settings.model, entry.language_id, doc.language
+            ):
+                return empty  # a language the model was not trained on: only when asked
+            wait = debouncer.wait_ms(uri, settings.inline.debounce)
+            if wait > 0:
+                await debouncer.sleep(wait / 1000)  # typing has not paused yet
+                if not debouncer.is_newest(uri, ticket) or doc.text != text:
+                    return empty  # superseded, or typed on: the newer request answers
+                if server.documents.usable(uri) is not entry:
+                    return empty  # closed (or reopened) meanwhile
         region = inline_region(doc, doc.index.position(cursor), max_lines=settings.inline.max_lines)
         if region is None:
             return empty
-        automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
-        request = infill_request(doc, region, server.settings, automatic, uri)
+        request = infill_request(doc, region, settings, automatic, uri)
         try:
             result = await server.model.run(
                 lambda engine, token: engine.infill(request, token), key=f"inline:{uri}"
@@ -141,6 +277,7 @@ def register(server: DiffusionLanguageServer) -> None:
             return empty  # superseded by a newer request for this document
         if result is None or doc.text != text:
             return empty  # no model, or the document changed meanwhile (a newer request follows)
-        texts = candidate_texts(result, region, request.suffix)
+        floor = settings.inline.min_confidence if automatic else 0.0
+        texts = candidate_texts(result, region, request.suffix, floor)
         shown[uri] = Shown(text, len(request.prefix), region.text, tuple(texts))
         return items(texts, region.range)

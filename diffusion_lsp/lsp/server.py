@@ -32,7 +32,7 @@ from diffusion_lsp.engine.worker import Worker
 from diffusion_lsp.lsp import settings as settings_mod
 from diffusion_lsp.lsp.diagnostics import Publisher
 from diffusion_lsp.lsp.documents import DocumentStore
-from diffusion_lsp.lsp.inline import Shown
+from diffusion_lsp.lsp.inline import Debouncer, Shown
 from diffusion_lsp.lsp.lifecycle import Loader, ModelLifecycle, real_loader
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,7 @@ class DiffusionLanguageServer(LanguageServer):
         self.model = ModelLifecycle(self, loader)
         self.diagnostics = Publisher(self)
         self.inline_cache: dict[str, Shown] = {}  # the last inline suggestions per document
+        self.inline_debounce = Debouncer()  # typing rhythm and the newest inline request
 
     exit_code = 0  # what the process exits with: 1 after an exit without shutdown
     on_exit: Callable[[], None] | None = None  # set by the transport: ends the serving loop

@@ -41,6 +41,28 @@ class TriggerBudget:
 
 
 @dataclass(frozen=True)
+class DebounceSettings:
+    """How long an automatic inline request waits for typing to pause."""
+
+    min_ms: int = setting(
+        0,
+        "Shortest pause after the last change before an automatic suggestion is computed.",
+        minimum=0,
+        maximum=5000,
+    )
+    max_ms: int = setting(
+        500,
+        "Longest pause an automatic suggestion waits for. Between the two, the wait adapts to "
+        "your typing: 1.5 times your usual interval between changes to the document (the median "
+        "of the last 8, pauses over 2 s left out), counted from the last change. A newer request "
+        "for the document supersedes a waiting one, so while you type at your pace no new "
+        "suggestion appears; one comes once you pause. 0: no wait.",
+        minimum=0,
+        maximum=5000,
+    )
+
+
+@dataclass(frozen=True)
 class InlineSettings:
     """Inline (ghost-text) completion."""
 
@@ -55,6 +77,26 @@ class InlineSettings:
     max_lines: int = setting(
         12, "Most lines an inline completion may span.", minimum=1, maximum=200
     )
+    min_confidence: float = setting(
+        0.5,
+        "Automatic suggestions whose confidence (the mean probability the model gave their "
+        "tokens) is below this are not shown. The default comes from the embedded model on 238 "
+        "held-out Python lines (docs/benchmarks.md, 'Inline confidence floor'): 0.5 is the "
+        "highest floor that kept every exactly right suggestion; it hid 62% of the suggestions, "
+        "two thirds of those that do not parse, and 91 of the 213 wrong first ghosts. Raise it "
+        "for fewer, better ghosts; 0: show everything. Explicit requests (the trigger key) are "
+        "not filtered.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    languages: tuple[str, ...] = setting(
+        (),
+        "Language ids (as the editor names them: python, javascript, ...) that get automatic "
+        "suggestions. Empty: the languages the model was trained on (the embedded model: python "
+        "only; a model that does not say: all). '*': every language. Explicit requests (the "
+        "trigger key) work in any language.",
+    )
+    debounce: DebounceSettings = setting(DebounceSettings(), "Waiting for a pause in typing.")
 
 
 @dataclass(frozen=True)
@@ -229,6 +271,8 @@ def _parse_object(defaults: Any, raw: dict, path: str, warnings: list[str]) -> A
         if problem:
             default = getattr(defaults, f.name)
             warnings.append(f"{where}: {problem}; using the default {json.dumps(default)}")
+        elif _is_list(typ):
+            values[f.name] = tuple(value)
         else:
             values[f.name] = float(value) if typ is float else value
     for key in raw:
@@ -237,8 +281,17 @@ def _parse_object(defaults: Any, raw: dict, path: str, warnings: list[str]) -> A
     return dataclasses.replace(defaults, **values)
 
 
-def _check(value: Any, typ: type, meta: Any) -> str:
+def _is_list(typ: Any) -> bool:
+    """Whether ``typ`` is a list setting (``tuple[str, ...]``: a JSON array of strings)."""
+    return typing.get_origin(typ) is tuple
+
+
+def _check(value: Any, typ: Any, meta: Any) -> str:
     """Why ``value`` is not a valid ``typ`` under ``meta``'s constraints ('' if it is)."""
+    if _is_list(typ):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            return f"expected a list of non-empty strings, got {json.dumps(value)}"
+        return ""
     if typ is bool:
         if not isinstance(value, bool):
             return f"expected true or false, got {json.dumps(value)}"
@@ -270,7 +323,9 @@ def to_wire(settings: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f, _ in _fields(type(settings)):
         value = getattr(settings, f.name)
-        out[camel(f.name)] = to_wire(value) if dataclasses.is_dataclass(value) else value
+        if dataclasses.is_dataclass(value):
+            value = to_wire(value)
+        out[camel(f.name)] = list(value) if isinstance(value, tuple) else value
     return out
 
 
@@ -291,11 +346,12 @@ def _object_schema(defaults: Any, doc: str) -> dict[str, Any]:
         if dataclasses.is_dataclass(typ):
             props[camel(f.name)] = _object_schema(value, f.metadata["doc"])
             continue
-        prop: dict[str, Any] = {
-            "type": _JSON_TYPES[typ],
-            "default": value,
-            "description": f.metadata["doc"],
-        }
+        if _is_list(typ):
+            prop: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+            value = list(value)
+        else:
+            prop = {"type": _JSON_TYPES[typ]}
+        prop.update({"default": value, "description": f.metadata["doc"]})
         prop.update({k: v for k, v in f.metadata.items() if k != "doc"})
         props[camel(f.name)] = prop
     return {
@@ -351,6 +407,8 @@ def markdown() -> str:
     ]
     for name, prop in flat_properties().items():
         typ = prop["type"]
+        if typ == "array":
+            typ = f"array of {prop['items']['type']}"
         if "enum" in prop:
             typ = " \\| ".join(f"`{v}`" for v in prop["enum"])
         limits = []

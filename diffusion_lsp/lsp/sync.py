@@ -24,6 +24,7 @@ def register(server: DiffusionLanguageServer) -> None:
     def did_change(params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         if server.documents.change(uri, params.text_document.version, params.content_changes):
+            server.inline_debounce.changed(uri)
             server.diagnostics.schedule(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -31,4 +32,5 @@ def register(server: DiffusionLanguageServer) -> None:
         uri = params.text_document.uri
         server.documents.close(uri)
         server.inline_cache.pop(uri, None)
+        server.inline_debounce.forget(uri)
         server.diagnostics.clear(uri)

@@ -116,3 +116,13 @@ async def test_cancel_request_stops_the_work(client: Client):
     client.open(other, TEXT)
     items = await asyncio.wait_for(complete(client, kind=AUTOMATIC, uri=other), timeout=20)
     assert [i.insert_text for i in items] == ["v0_26", "v2_26"]
+
+
+def test_the_floor_compares_the_mean_token_confidence():
+    from diffusion_lsp.engine import api
+    from diffusion_lsp.lsp import inline
+
+    steady = api.Candidate("x", (0.6, 0.6), 1)
+    one_weak_token = api.Candidate("y", (1.0, 0.9, 0.2), 1)  # mean 0.7, min 0.2
+    assert inline.confidence(steady) == pytest.approx(0.6)
+    assert inline.confidence(one_weak_token) == pytest.approx(0.7)

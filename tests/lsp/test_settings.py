@@ -123,3 +123,50 @@ def test_docs_configuration_md_is_up_to_date():
     assert current == settings.markdown(), (
         "docs/configuration.md is stale: run `diffusion-lsp schema --format markdown > docs/configuration.md`"
     )
+
+
+def test_inline_gate_settings_parse_and_bad_values_keep_their_defaults():
+    parsed, warnings = settings.parse(
+        {
+            "inline": {
+                "minConfidence": 0.7,
+                "languages": ["python", "javascript"],
+                "debounce": {"minMs": 20, "maxMs": 250},
+            }
+        }
+    )
+    assert warnings == []
+    assert parsed.inline.min_confidence == 0.7
+    assert parsed.inline.languages == ("python", "javascript")
+    assert (parsed.inline.debounce.min_ms, parsed.inline.debounce.max_ms) == (20, 250)
+    default = settings.Settings().inline
+    assert default.min_confidence == 0.5 and default.languages == ()
+    assert (default.debounce.min_ms, default.debounce.max_ms) == (0, 500)
+    parsed, warnings = settings.parse(
+        {
+            "inline": {
+                "minConfidence": 1.5,
+                "languages": "python",
+                "debounce": {"minMs": -1, "maxMs": "fast"},
+            }
+        }
+    )
+    assert parsed.inline == default
+    joined = "\n".join(warnings)
+    for key in ("minConfidence", "languages", "debounce.minMs", "debounce.maxMs"):
+        assert f"diffusionLsp.inline.{key}:" in joined
+    assert len(warnings) == 4
+    assert settings.parse({"inline": {"languages": ["python", 3, ""]}})[1] == [
+        'diffusionLsp.inline.languages: expected a list of non-empty strings, got ["python", 3, ""];'
+        " using the default []"
+    ]
+
+
+def test_list_settings_are_json_arrays_in_every_export():
+    flat = settings.flat_properties()
+    languages = flat["diffusionLsp.inline.languages"]
+    assert languages["type"] == "array" and languages["items"] == {"type": "string"}
+    assert languages["default"] == []
+    assert settings.to_wire(settings.Settings())["inline"]["languages"] == []
+    assert "| `diffusionLsp.inline.languages` | array of string | `[]` |" in settings.markdown()
+    assert flat["diffusionLsp.inline.minConfidence"]["default"] == 0.5
