@@ -8,7 +8,9 @@ The ``model`` setting configures it: empty, or ``fake:key=value,...`` with keys
 
 - ``step_ms`` (default 0): milliseconds per denoising step;
 - ``load_ms`` (default 0): milliseconds the "load" takes (reported as progress in ten parts);
-- ``fail``: load fails with this message (a ``ModelLoadError``).
+- ``fail``: load fails with this message (a ``ModelLoadError``);
+- ``junk`` (default 0): 1 makes every text end in an unclosed ``(`` (so tests see the server refuse
+  candidates that do not parse).
 
 Texts (``n`` = ``len(prefix)``, ``i`` = the alternative's index):
 
@@ -35,6 +37,7 @@ class FakeOptions:
     step_ms: float = 0.0
     load_ms: float = 0.0
     fail: str = ""
+    junk: bool = False
 
     @classmethod
     def parse(cls, model: str | None) -> FakeOptions:
@@ -53,6 +56,7 @@ class FakeOptions:
             step_ms=float(opts.get("step_ms", 0)),
             load_ms=float(opts.get("load_ms", 0)),
             fail=opts.get("fail", ""),
+            junk=opts.get("junk", "0") not in ("", "0"),
         )
 
 
@@ -97,8 +101,11 @@ class FakeEngine:
     ) -> api.Result:
         start = time.perf_counter()
         nfe = self._denoise(request.steps, cancel)
+        tail = " (" if self.options.junk else ""
         cands = tuple(
-            api.Candidate(text=infill_text(request, i), confidence=(1.0 - 0.1 * i,), length=4)
+            api.Candidate(
+                text=infill_text(request, i) + tail, confidence=(1.0 - 0.1 * i,), length=4
+            )
             for i in range(max(1, request.alternatives))
         )
         return _result(cands, nfe, start)
@@ -108,7 +115,8 @@ class FakeEngine:
     ) -> api.Result:
         start = time.perf_counter()
         nfe = self._denoise(request.steps, cancel)
-        cand = api.Candidate(text=refine_text(request.text), confidence=(1.0,), length=4)
+        tail = " (" if self.options.junk else ""
+        cand = api.Candidate(text=refine_text(request.text) + tail, confidence=(1.0,), length=4)
         return _result((cand,), nfe, start)
 
 

@@ -17,6 +17,7 @@ from diffusion_lsp import textops
 from diffusion_lsp.lsp import progress, rewrite
 from diffusion_lsp.lsp.diagnostics import SOURCE
 from diffusion_lsp.lsp.documents import parse_range, range_json, text_range
+from diffusion_lsp.lsp.requests import Scope
 from diffusion_lsp.region import fix_regions, hole_regions, refine_region
 
 if TYPE_CHECKING:
@@ -115,9 +116,30 @@ def register(server: DiffusionLanguageServer) -> None:
             actions.append(action)
         return actions
 
-    # Runs the engine on the worker (awaited; cancellable).
+    async def resolve_edit(
+        action: types.CodeAction, planned: Any, scope: Scope
+    ) -> types.CodeAction:
+        scope.enter()
+        try:
+            async with progress.work(server, f"diffusion-lsp: {action.title}") as job:
+                try:
+                    outcome = await rewrite.compute(server, planned, job)
+                except asyncio.CancelledError:
+                    if progress.swallow_cancel(job):
+                        return action  # cancelled from the progress UI: no edit
+                    raise
+        finally:
+            server.protocol.close_scope(scope)
+        if outcome.edit is None:
+            server.warn(f"{action.title}: {outcome.message}")
+        else:
+            action.edit = outcome.edit
+        return action
+
+    # A generator: the plan is made while the request is dispatched (on the document as the
+    # client sent it), then the engine runs on the worker, awaited in ``resolve_edit``.
     @server.feature(types.CODE_ACTION_RESOLVE)
-    async def resolve(action: types.CodeAction) -> types.CodeAction:
+    def resolve(action: types.CodeAction):
         data: Any = action.data
         if not isinstance(data, dict) or data.get("kind") not in rewrite.KINDS:
             return action
@@ -125,22 +147,9 @@ def register(server: DiffusionLanguageServer) -> None:
         uri, version = data.get("uri"), data.get("version")
         if not isinstance(uri, str) or rng is None:
             return action
-        async with progress.work(server, f"diffusion-lsp: {action.title}") as job:
-            try:
-                outcome = await rewrite.compute(
-                    server,
-                    uri,
-                    data["kind"],
-                    rng,
-                    version if isinstance(version, int) else None,
-                    job=job,
-                )
-            except asyncio.CancelledError:
-                if progress.swallow_cancel(job):
-                    return action  # cancelled from the progress UI: no edit
-                raise
-        if outcome.edit is None:
-            server.warn(f"{action.title}: {outcome.message}")
-        else:
-            action.edit = outcome.edit
-        return action
+        planned = rewrite.prepare(
+            server, uri, data["kind"], rng, version if isinstance(version, int) else None
+        )
+        scope = server.protocol.open_scope()
+        result = yield resolve_edit, (action, planned, scope), None
+        return result

@@ -16,6 +16,7 @@ from lsprotocol import types
 
 from diffusion_lsp.lsp import progress, rewrite
 from diffusion_lsp.lsp.documents import parse_range
+from diffusion_lsp.lsp.requests import Scope
 
 if TYPE_CHECKING:
     from diffusion_lsp.lsp.server import DiffusionLanguageServer
@@ -29,36 +30,48 @@ def _applies_edits(server: DiffusionLanguageServer) -> bool:
 
 
 def register(server: DiffusionLanguageServer) -> None:
-    async def apply(kind: rewrite.Kind, args: tuple[Any, ...]) -> dict[str, Any]:
+    def plan(kind: rewrite.Kind, args: tuple[Any, ...]) -> rewrite.Plan | str:
+        """On dispatch: the arguments checked and the document's snapshot taken."""
         if not args or not isinstance(args[0], str) or len(args) > 2:
-            return {"applied": False, "message": f"diffusionLsp.{kind} takes [uri, range]"}
+            return f"diffusionLsp.{kind} takes [uri, range]"
         uri, raw = args[0], args[1] if len(args) > 1 else None
         rng = parse_range(raw) if raw is not None else None
         if raw is not None and rng is None:
-            return {"applied": False, "message": f"not an LSP range: {raw!r}"}
+            return f"not an LSP range: {raw!r}"
         if rng is None and kind != "fix":
-            return {"applied": False, "message": f"diffusionLsp.{kind} needs a range"}
-        async with progress.work(server, f"diffusion-lsp: {LABELS[kind]}") as job:
-            try:
-                outcome = await rewrite.compute(server, uri, kind, rng, job=job)
-            except asyncio.CancelledError:
-                if progress.swallow_cancel(job):
-                    return {"applied": False, "message": "cancelled; nothing was changed"}
-                raise  # $/cancelRequest: pygls answers RequestCancelled, and no edit is sent
-        if outcome.edit is None:
-            return {"applied": False, "message": outcome.message}
-        if not _applies_edits(server):
-            edit = server.protocol._converter.unstructure(outcome.edit)
-            return {
-                "applied": False,
-                "edit": edit,
-                "message": "this editor cannot apply edits from the server; the edit is in 'edit'",
-            }
-        result = await server.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(
-                edit=outcome.edit, label=f"diffusion-lsp: {LABELS[kind]}"
+            return f"diffusionLsp.{kind} needs a range"
+        return rewrite.prepare(server, uri, kind, rng)
+
+    async def apply(
+        kind: rewrite.Kind, planned: rewrite.Plan | str, scope: Scope
+    ) -> dict[str, Any]:
+        scope.enter()
+        try:
+            if isinstance(planned, str):
+                return {"applied": False, "message": planned}
+            async with progress.work(server, f"diffusion-lsp: {LABELS[kind]}") as job:
+                try:
+                    outcome = await rewrite.compute(server, planned, job)
+                except asyncio.CancelledError:
+                    if progress.swallow_cancel(job):
+                        return {"applied": False, "message": "cancelled; nothing was changed"}
+                    raise  # $/cancelRequest: no edit is sent
+            if outcome.edit is None:
+                return {"applied": False, "message": outcome.message}
+            if not _applies_edits(server):
+                return {
+                    "applied": False,
+                    "edit": server.protocol._converter.unstructure(outcome.edit),
+                    "message": "this editor cannot apply edits sent by the server; the edit is "
+                    "in 'edit'",
+                }
+            result = await server.workspace_apply_edit_async(
+                types.ApplyWorkspaceEditParams(
+                    edit=outcome.edit, label=f"diffusion-lsp: {LABELS[kind]}"
+                )
             )
-        )
+        finally:
+            server.protocol.close_scope(scope)
         if not result.applied:
             return {
                 "applied": False,
@@ -66,18 +79,18 @@ def register(server: DiffusionLanguageServer) -> None:
             }
         return {"applied": True, "message": outcome.message}
 
-    # Each runs the engine on the worker (awaited), then asks the client to apply the edit.
-    @server.command("diffusionLsp.fill")
-    async def fill(*args: Any) -> dict[str, Any]:
-        return await apply("fill", args)
+    def command(kind: rewrite.Kind):
+        # A generator: the plan is made while the request is dispatched (before later messages
+        # change the document); the engine then runs on the worker, awaited in ``apply``.
+        def handler(*args: Any):
+            scope = server.protocol.open_scope()
+            result = yield apply, (kind, plan(kind, args), scope), None
+            return result
 
-    @server.command("diffusionLsp.fix")
-    async def fix(*args: Any) -> dict[str, Any]:
-        return await apply("fix", args)
+        return handler
 
-    @server.command("diffusionLsp.refine")
-    async def refine(*args: Any) -> dict[str, Any]:
-        return await apply("refine", args)
+    for kind in ("fill", "fix", "refine"):
+        server.command(f"diffusionLsp.{kind}")(command(kind))
 
     # On the event loop: a snapshot of the state.
     @server.command("diffusionLsp.status")

@@ -59,7 +59,9 @@ def problem_with(text: str, max_bytes: int, size: bool = True) -> str:
     if n < 0:
         return "the file is not valid UTF-8 (it contains unpaired surrogates)"
     if size and n > max_bytes:
-        return f"the file is too large ({n} bytes; the limit is the maxFileBytes setting, {max_bytes})"
+        return (
+            f"the file is too large ({n} bytes; the limit is the maxFileBytes setting, {max_bytes})"
+        )
     return ""
 
 

@@ -67,48 +67,74 @@ def regions_for(entry: OpenDocument, kind: Kind, rng: textops.Range | None) -> l
     return sorted(found, key=lambda r: r.start_byte)
 
 
-async def compute(
+@dataclass(frozen=True)
+class Plan:
+    """What a request will edit, taken when it arrived: the snapshot and the spans (str offsets into
+    ``snap.text``) of its regions; for a fix, ``[lo, hi]`` bounds the errors it repairs."""
+
+    snap: Snapshot
+    kind: Kind
+    spans: tuple[tuple[int, int, Region], ...]
+    lo: int
+    hi: int
+    path: str | None
+
+
+def prepare(
     server: DiffusionLanguageServer,
     uri: str,
     kind: Kind,
     rng: textops.Range | None,
     version: int | None = None,
-    job: Job | None = None,
-) -> Outcome:
-    """The edit for ``kind`` on ``uri`` within ``rng``; ``version``, if given, must still be current."""
+) -> Plan | str:
+    """The plan for ``kind`` on ``uri`` within ``rng``, or why there is nothing to do. Synchronous:
+    it runs while the request is dispatched, before any later message changes the document."""
     entry = server.documents.get(uri)
     if entry is None:
-        return Outcome(None, f"{uri} is not open")
+        return f"{uri} is not open"
     if entry.doc is None:
-        return Outcome(None, f"{uri}: {entry.problem}")
+        return f"{uri}: {entry.problem}"
     if version is not None and version != entry.version:
-        return Outcome(None, "the document changed since the action was offered; try again")
-    snap = server.documents.snapshot(uri)
-    assert snap is not None
+        return "the document changed since the action was offered; try again"
     regions = regions_for(entry, kind, rng)
     if not regions:
         what = {"fill": "no hole", "fix": "no syntax error", "refine": "nothing to refine"}[kind]
-        return Outcome(None, f"{what} in the given range")
+        return f"{what} in the given range"
+    snap = server.documents.snapshot(uri)
+    assert snap is not None
+    index = entry.doc.index
+    spans = tuple(
+        (index.str_offset(r.start_byte), index.str_offset(r.end_byte), r) for r in regions
+    )
+    lo, hi = spans[0][0], max(end for _, end, _ in spans)
+    return Plan(snap, kind, spans, lo, hi, entry.doc.path)
+
+
+async def compute(
+    server: DiffusionLanguageServer, plan: Plan | str, job: Job | None = None
+) -> Outcome:
+    """The edit ``plan`` asks for, as minimal hunks moved onto the document as it is now."""
+    if isinstance(plan, str):
+        return Outcome(None, plan)
     job = job or Job(None, None)
-    doc = entry.doc
-    if kind == "fix":
-        lo = doc.index.str_offset(regions[0].start_byte)
-        hi = max(doc.index.str_offset(r.end_byte) for r in regions)
-        new, message = await _fix(server, snap, doc, lo, hi, job)
+    snap = plan.snap
+    doc = await asyncio.to_thread(Document, snap.text, snap.entry.language_id, plan.path)
+    if plan.kind == "fix":
+        new, message = await _fix(server, snap, doc, plan.lo, plan.hi, job)
     else:
-        new, message = await _rewrite(server, snap, doc, kind, regions, job)
+        new, message = await _rewrite(server, snap, doc, plan.kind, plan.spans, job)
     if new == snap.text:
         return Outcome(None, message)
     hunks = await asyncio.to_thread(textops.minimal_hunks, snap.text, new)
     try:
-        hunks = rebase(server.documents.get(uri), snap, hunks)
+        hunks = rebase(server.documents.get(snap.uri), snap, hunks)
     except Stale as exc:
         return Outcome(None, f"{exc}; nothing was changed, try again")
-    current = server.documents.get(uri)
+    current = server.documents.get(snap.uri)
     assert current is not None and current.doc is not None
     index = current.doc.index
     edits = [textops.TextEdit(index.range(h.start, h.end), h.new_text) for h in hunks]
-    return Outcome(_workspace_edit(server, uri, current.version, edits), message)
+    return Outcome(_workspace_edit(server, snap.uri, current.version, edits), message)
 
 
 # -- fix -------------------------------------------------------------------------------------------
@@ -211,18 +237,17 @@ async def _rewrite(
     snap: Snapshot,
     doc: Document,
     kind: Kind,
-    regions: list[Region],
+    spans: tuple[tuple[int, int, Region], ...],
     job: Job,
 ) -> tuple[str, str]:
     """The text with each region filled or refined by the first candidate that passes the gate."""
     new, shift, skipped, why = snap.text, 0, 0, ""
     language, path = snap.entry.language_id, doc.path
     current = doc
-    for i, region in enumerate(regions):
-        if len(regions) > 1:
-            job.report(f"region {i + 1} of {len(regions)}", percentage=100 * i // len(regions))
-        start = doc.index.str_offset(region.start_byte) + shift
-        end = doc.index.str_offset(region.end_byte) + shift
+    for i, (start, end, region) in enumerate(spans):
+        if len(spans) > 1:
+            job.report(f"region {i + 1} of {len(spans)}", percentage=100 * i // len(spans))
+        start, end = start + shift, end + shift
         result = await server.model.run(
             lambda engine, token, r=region, s=start, e=end, t=new: _run(
                 server, engine, token, kind, r, t, s, e, snap.uri
@@ -237,14 +262,14 @@ async def _rewrite(
             continue
         new = new[:start] + chosen + new[end:]
         shift += len(chosen) - (end - start)
-        if i + 1 < len(regions):
+        if i + 1 < len(spans):
             current = await asyncio.to_thread(Document, new, language, path)
     if new == snap.text:
         if skipped:
             return new, f"no candidate is safe to apply ({why}); nothing was changed"
         return new, "the model changed nothing"
-    changed = len(regions) - skipped
-    message = f"{changed} of {len(regions)} regions changed ({why} elsewhere)" if skipped else ""
+    changed = len(spans) - skipped
+    message = f"{changed} of {len(spans)} regions changed ({why} elsewhere)" if skipped else ""
     return new, message
 
 

@@ -34,11 +34,12 @@ from diffusion_lsp.lsp.diagnostics import Publisher
 from diffusion_lsp.lsp.documents import DocumentStore
 from diffusion_lsp.lsp.inline import Debouncer, Shown
 from diffusion_lsp.lsp.lifecycle import Loader, ModelLifecycle, real_loader
+from diffusion_lsp.lsp.requests import CancellableRequests
 
 log = logging.getLogger(__name__)
 
 
-class DiffusionProtocol(LanguageServerProtocol):
+class DiffusionProtocol(CancellableRequests, LanguageServerProtocol):
     """pygls' protocol, changed where it strays from the spec or lets bad input through:
 
     - positions are always UTF-16 (what ``textops`` speaks);
