@@ -149,6 +149,8 @@ export class ServerManager implements vscode.Disposable {
     if (this.client) {
       return;
     }
+    // Latencies of an earlier server (another model, maybe) would mislead.
+    this.latencies = {};
     const config = vscode.workspace.getConfiguration(SECTION);
     let command: ServerCommand;
     try {
