@@ -7,6 +7,7 @@ comments, and empty function bodies. Without a grammar, lines with TODO/FIXME.
 
 from __future__ import annotations
 
+import logging
 import re
 
 import tree_sitter
@@ -17,6 +18,7 @@ from diffusion_lsp.region.languages import LanguageSpec, hole_query
 from diffusion_lsp.region.spans import byte_at, function_of, group_id, make_region
 from diffusion_lsp.textops import Position
 
+log = logging.getLogger(__name__)
 _PLACEHOLDER = re.compile(
     rb"(?i:not[\s_-]*(yet[\s_-]*)?implemented|unimplemented|\btodo\b)|UnsupportedOperationException"
 )
@@ -24,6 +26,10 @@ _TODO = re.compile(r"\b(TODO|FIXME)\b")
 # A decorator that makes `...` or `pass` the intended body.
 _STUB_DECORATOR = re.compile(rb"@(\w+\.)*(overload|abstractmethod)\b")
 _NOT_HOLE_PASS_OWNERS = frozenset({"except_clause", "except_group_clause", "class_definition"})
+# tree-sitter's query engine is quadratic in nesting depth (100 KB of open brackets took 7 s) and it
+# runs on the event loop, so text nested deeper than this gets no hole query (about 3 ms at 2,000).
+MAX_QUERY_NESTING = 2_000
+_DEPTH_STEP = bytes.maketrans(b"([{)]}", b"\x02\x02\x02\x00\x00\x00")
 BODY_LINES = 30  # a hole that is a whole function body
 STATEMENT_LINES = 10  # a hole among other statements
 
@@ -49,12 +55,28 @@ def hole_regions(doc: Document, pos: Position | None = None) -> list[Region]:
     return [r for r in holes if lo <= r.start_byte and r.end_byte <= hi]
 
 
+def _nesting(data: bytes) -> int:
+    """The deepest bracket nesting in ``data`` (strings and comments included: an upper bound);
+    counted only when there are enough brackets for it to matter."""
+    if sum(data.count(b) for b in (b"(", b"[", b"{")) <= MAX_QUERY_NESTING:
+        return 0
+    steps = data.translate(_DEPTH_STEP, b"").translate(None, bytes(range(3, 256)))
+    depth = deepest = 0
+    for step in steps:  # only bracket bytes are left: 2 opens, 0 closes
+        depth += step - 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _tree_holes(
     doc: Document, spec: LanguageSpec, root: tree_sitter.Node, lo: int, hi: int
 ) -> list[Region]:
     cursor = tree_sitter.QueryCursor(hole_query(doc.language or spec.name))
     cursor.set_byte_range(lo, max(hi, lo + 1))
     spans: dict[tuple[int, int], tuple[str, tree_sitter.Node]] = {}
+    if _nesting(doc.data) > MAX_QUERY_NESTING:
+        log.info("no hole query: brackets nest deeper than %d", MAX_QUERY_NESTING)
+        return []
     for name, nodes in cursor.captures(root).items():
         for node in nodes:
             found = _hole_span(spec, name, node)

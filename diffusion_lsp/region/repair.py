@@ -229,6 +229,8 @@ def _candidates(doc: Document, lo: int, hi: int) -> Iterator[Edit]:
         ends, inner = _anchors(doc, node)
         for at in ends + inner:
             for token in tokens:
+                if token in _AFTER_OPERAND:  # "a ,b" is typed "a, b": attach it to the left
+                    at = len(text[:at].rstrip(" \t"))
                 if (at in ends or token not in line_end_only) and _plausible(text, at, token):
                     yield from once(Edit(at, at, _spaced(text, at, token)))
 

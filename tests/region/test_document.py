@@ -102,7 +102,12 @@ def test_incremental_tree_equals_a_fresh_parse(language, data):
         doc.apply_change(rng, new_text)
         assert doc.text == expected_text
         fresh = new_parser(language).parse(expected_text.encode("utf-8"))
-        assert _tree_shape(doc.tree) == _tree_shape(fresh)
+        if fresh.root_node.has_error:
+            # Error recovery may place ERROR nodes differently when it reuses subtrees (seen with
+            # ':;=' typed into a Python slice); what must agree is that the text does not parse.
+            assert doc.tree.root_node.has_error
+        else:
+            assert _tree_shape(doc.tree) == _tree_shape(fresh)
 
 
 def test_apply_change_with_no_range_replaces_the_text():
