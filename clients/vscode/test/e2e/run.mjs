@@ -397,10 +397,13 @@ async function cancelAndInformation(page, workspace) {
 
   await selectLine(page, REFINE_LINE);
   await runCommand(page, 'Diffusion: Refine Selection');
-  const notice = await waitFor('the Refine Selection progress notification', async () => {
-    const items = (await toastDetails(page)).filter((item) => /Refine Selection|Refine selection/.test(item.message));
-    return items.length > 0 ? items : null;
-  }, 30_000);
+  await waitFor('the Refine Selection progress notification', async () =>
+    (await toasts(page)).some((text) => text.startsWith('Diffusion: Refine Selection')), 30_000);
+  // The server begins its own progress (a token it creates, "diffusion-lsp: Refine selection")
+  // as soon as the command arrives: give it a moment, then it must have joined the extension's
+  // notification rather than opened a second one.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const notice = (await toastDetails(page)).filter((item) => /Refine Selection|Refine selection/.test(item.message));
   log(`progress notification: ${JSON.stringify(notice)}`);
   if (notice.length !== 1) fail(`more than one progress notification for one Refine: ${JSON.stringify(notice)}`);
   if (!notice[0].buttons.includes('Cancel')) fail(`the progress notification has no Cancel: ${JSON.stringify(notice[0])}`);
@@ -450,6 +453,9 @@ async function oneNoticeUntilRestart(page, workspace) {
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const failures = (await toasts(page)).filter((text) => /no-such-diffusion-lsp|couldn't create connection|did not start/.test(text));
   log(`failure notifications: ${JSON.stringify(failures)}`);
+  const noticeShot = path.join(path.dirname(screenshot), 'vscode-error-notice.png');
+  await page.screenshot({ path: noticeShot });
+  log(`screenshot saved to ${noticeShot}`);
   if (failures.length !== 1) fail(`one failure, ${failures.length} notifications: ${JSON.stringify(failures)}`);
   if (!/did not start/.test(failure[0].message)) fail(`the notification does not say the server did not start: ${failure[0].message}`);
 
