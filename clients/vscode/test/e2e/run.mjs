@@ -471,6 +471,23 @@ async function oneNoticeUntilRestart(page, workspace) {
   if (stale.length > 0) fail(`stale notifications after the restart: ${JSON.stringify(stale)}`);
   const status = await statusBarText(page);
   if (/error/.test(status ?? '')) fail(`the status is still an error: ${status}`);
+
+  // The server's own report of a model that fails to load (window/showMessage): one notification,
+  // closed when a setting change loads a model that works (a reload in the server, no restart).
+  log('a model that fails to load, then one that loads');
+  writeWorkspaceSettings(workspace, { model: 'fake:fail=broken on purpose' }, fakeArgv);
+  await waitFor('the status bar to show the load error', async () => /error/.test((await statusBarText(page)) ?? ''), STEP_TIMEOUT_MS);
+  await waitFor('the load failure notification', async () => (await toasts(page)).some((text) => /broken on purpose/.test(text)), 30_000);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const loadFailures = (await toastDetails(page)).filter((item) => /broken on purpose/.test(item.message));
+  log(`load failure notifications: ${JSON.stringify(loadFailures)}`);
+  if (loadFailures.length !== 1) fail(`one load failure, ${loadFailures.length} notifications`);
+  writeWorkspaceSettings(workspace, { model: 'fake:' }, fakeArgv);
+  await waitFor('the reload to begin', async () => !/error/.test((await statusBarText(page)) ?? 'error'), STEP_TIMEOUT_MS);
+  log(`status bar: ${await waitForReady(page, 'the server ready with a model that loads')}`);
+  await waitFor('the load failure notification to close', async () => !(await toasts(page)).some((text) => /broken on purpose/.test(text)), 30_000);
+  const centerAfterLoad = await notificationCenter(page);
+  if (centerAfterLoad.some((text) => /broken on purpose/.test(text))) fail(`a stale load failure: ${JSON.stringify(centerAfterLoad)}`);
 }
 
 async function main() {
