@@ -2,7 +2,7 @@
 
 The lines nearest the hole matter most, so the window grows outward from the hole one line at a time,
 on both sides, until the budget is spent. The partial lines that touch the hole are always kept whole:
-the window never cuts inside the hole's own line.
+the window never cuts inside the hole's own line, unless that line alone is far over the budget.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from diffusion_lsp.textops import split_lines
 # Counts tokens of each string in a batch (a tokenizer's batch encode, or an estimate).
 CountTokens = Callable[[Sequence[str]], Sequence[int]]
 
+LINE_CHARS_PER_TOKEN = 4  # code averages 3 to 4 characters per token
 PREFIX_SHARE = (
     0.75  # of the budget offered to the prefix first; what one side leaves, the other takes
 )
@@ -29,17 +30,23 @@ def window(prefix: str, suffix: str, count_tokens: CountTokens, budget: int) -> 
     """Return ``(prefix, suffix)`` cut to at most ``budget`` tokens together, nearest lines first.
 
     The prefix's last line (up to the hole) and the suffix's first line (from the hole) are always
-    kept, even if they alone exceed the budget.
+    kept, even if they alone exceed the budget, but never more than ``LINE_CHARS_PER_TOKEN`` times
+    the budget in characters each (a longer line is cut, keeping the part nearest the hole).
     """
     # A token is at least one character, so lines beyond `budget` characters from the hole in
     # character terms can still fit; bound the work by counting at most this many characters.
     char_cap = max(budget, 1) * 16
-    pre = _Counts(
-        _take_chars(_lines_outward(prefix, from_end=True), char_cap), count_tokens, budget
-    )
-    suf = _Counts(
-        _take_chars(_lines_outward(suffix, from_end=False), char_cap), count_tokens, budget
-    )
+    pre_lines = _take_chars(_lines_outward(prefix, from_end=True), char_cap)
+    suf_lines = _take_chars(_lines_outward(suffix, from_end=False), char_cap)
+    # The hole's own line is kept whole, unless it alone is longer than the budget could hold (a
+    # minified or data line of 100 KB): then only the part nearest the hole is kept.
+    line_cap = max(budget, 1) * LINE_CHARS_PER_TOKEN
+    if pre_lines and len(pre_lines[0]) > line_cap:
+        pre_lines[0] = pre_lines[0][-line_cap:]
+    if suf_lines and len(suf_lines[0]) > line_cap:
+        suf_lines[0] = suf_lines[0][:line_cap]
+    pre = _Counts(pre_lines, count_tokens, budget)
+    suf = _Counts(suf_lines, count_tokens, budget)
 
     kept_pre, kept_suf = min(1, len(pre.lines)), min(1, len(suf.lines))
     used = (pre.get(0) or 0) + (suf.get(0) or 0)

@@ -122,8 +122,16 @@ def test_window_counts_the_lines_near_the_hole_only():
 
 
 def test_window_keeps_the_hole_line_even_over_budget():
-    pre, suf = window("x " * 100, " y" * 100, count_words, budget=5)
-    assert pre == "x " * 100 and suf == " y" * 100
+    pre, suf = window("x " * 8, " y" * 8, count_words, budget=5)
+    assert pre == "x " * 8 and suf == " y" * 8
+
+
+def test_window_cuts_a_giant_hole_line_near_the_hole():
+    # A 100 KB data line used to go to the model whole (a refine in it asked for 43 GB).
+    line = "DATA = [" + ", ".join(str(i) for i in range(20_000))
+    pre, suf = window("x = 1\n" + line, line + "]\ny = 2\n", count_words, budget=100)
+    assert len(pre) <= 400 and line.endswith(pre)
+    assert len(suf) <= 400 and line.startswith(suf)
 
 
 def test_trim_filler_and_single_line_cut():

@@ -79,13 +79,16 @@ def test_cache_answers_only_for_a_typed_prefix_at_the_anchor():
     assert inline.from_cache(None, "abx\ncd", 3) is None
 
 
-def test_a_fix_must_parse_a_fill_need_not():
-    res = result("bad1", "good", "bad2")
-    picky = region(valid=lambda t: t == "good")
-    assert rewrite._choose(res, picky, "fix") == "good"
-    nothing = region(valid=lambda t: False)
-    assert rewrite._choose(res, nothing, "fix") is None
-    assert rewrite._choose(res, nothing, "fill") == "bad1"
+def test_fill_and_refine_take_the_first_candidate_that_passes_the_gate():
+    from diffusion_lsp.region import Document
+
+    doc = Document("def f():\n    pass\n\ndef g():\n    return 1\n", "python")
+    start = doc.text.index("pass")
+    end = start + len("pass")
+    chosen, _ = rewrite._first_safe(doc, start, end, ["return (", "return 1", "x = 2"])
+    assert chosen == "return 1"  # the first one does not parse
+    none, why = rewrite._first_safe(doc, start, end, ["return (", "(("])
+    assert none is None and why == "it does not parse"
 
 
 def test_parse_range_rejects_malformed_json():
