@@ -85,7 +85,7 @@ async def test_fix_only_applies_a_candidate_that_parses(real_client: Client):
         fixed = apply_edit(BROKEN, real_client.applied[-1].edit, BROKEN_URI)
         assert fix_regions(Document(fixed, "python")) == []
     else:
-        assert result["message"] == "no candidate parses without errors"
+        assert result["message"].startswith("no safe fix found")
 
 
 async def test_refine_command_rewrites_only_the_refine_region(real_client: Client):
@@ -101,7 +101,8 @@ async def test_refine_command_rewrites_only_the_refine_region(real_client: Clien
         )
     )
     if not result["applied"]:
-        assert result["message"] == "the model changed nothing"
+        message = result["message"]
+        assert message == "the model changed nothing" or "nothing was changed" in message
         return
     (params,) = real_client.applied[count:]
     region = refine_region(

@@ -1,0 +1,102 @@
+"""Fix with the embedded model (the default, what a new user runs) on a realistic module broken each way
+a person breaks code: every answer is a minimal fix or a clear "no safe fix", never damage.
+
+The one-token breaks must be repaired exactly and without a model call; the others (an unfinished
+expression, a stray word) go to the model, whose answer is accepted only if it passes the gate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsp_support import FAST, Client, apply_edit, edits_of, make_client, server_command, server_env
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, client_capabilities
+
+from diffusion_lsp.region import Document
+from diffusion_lsp.region.repair import MAX_FIX_LINES, definition_names
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+MODULE = (Path(__file__).parent / "fixtures" / "inventory.py").read_text()
+URI = "file:///work/inventory.py"
+# name -> (original text, broken text, whether a one-token repair restores it exactly)
+BREAKS = {
+    "missing def colon": (
+        "def restock(self, name, amount) -> None:",
+        "def restock(self, name, amount) -> None",
+        True,
+    ),
+    "missing call paren": ('log.info("added %s", name)', 'log.info("added %s", name', True),
+    "missing for colon": (
+        "for item in self.items:\n            total",
+        "for item in self.items\n            total",
+        True,
+    ),
+    "missing bracket": (
+        "return [i.name for i in self.items]",
+        "return [i.name for i in self.items",
+        True,
+    ),
+    "extra paren": (
+        "self.items.append(Item(name, count))",
+        "self.items.append(Item(name, count)))",
+        True,
+    ),
+    "missing comma": ("name: str, count: int = 1", "name: str count: int = 1", True),
+    "unfinished expression": ("total += item.count", "total += item.count +", False),
+    "missing operand": ("if i.count < limit]", "if i.count < ]", False),
+}
+
+
+@pytest_lsp.fixture(
+    scope="module",
+    config=ClientServerConfig(
+        server_command=server_command(fake=False),
+        client_factory=make_client,
+        server_env=server_env(),
+    ),
+)
+async def embedded(lsp_client: Client):
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("neovim@v0.11.0"),
+            initialization_options={**FAST, "device": "cpu"},  # no model: the embedded one
+        )
+    )
+    await lsp_client.wait_for_status("ready")
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.parametrize("name", list(BREAKS))
+async def test_each_break_gets_a_minimal_fix_or_no_safe_fix(embedded: Client, name: str):
+    good, bad, exact = BREAKS[name]
+    broken = MODULE.replace(good, bad)
+    assert broken != MODULE
+    uri = URI.replace("inventory", name.replace(" ", "_"))
+    embedded.open(uri, broken)
+    before = len(embedded.applied)
+    calls = (await embedded.status())["modelCalls"]
+    result = await embedded.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="diffusionLsp.fix", arguments=[uri, None])
+    )
+    if exact:
+        assert result["applied"] is True, result
+        assert apply_edit(broken, embedded.applied[-1].edit, uri) == MODULE
+        assert (await embedded.status())["modelCalls"] == calls  # no model call
+        return
+    if not result["applied"]:
+        assert result["message"].startswith("no safe fix found"), result
+        assert len(embedded.applied) == before
+        return
+    edit = embedded.applied[-1].edit
+    fixed = apply_edit(broken, edit, uri)
+    tree = Document(fixed, "python").tree
+    assert tree is not None and not tree.root_node.has_error
+    names = definition_names(Document(MODULE, "python").tree.root_node)  # type: ignore[union-attr]
+    assert set(names) <= set(definition_names(tree.root_node))
+    for e in edits_of(edit, uri):
+        assert e.range.end.line - e.range.start.line < MAX_FIX_LINES
