@@ -7,6 +7,7 @@ respected. Every failure the user can fix ends in one ``ModelLoadError`` that na
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -25,6 +26,12 @@ SET_MODEL = (
     "set the model (the `diffusionLsp.model` setting, or `--model` on the command line) to a "
     "Hugging Face id or a local directory."
 )
+REPAIR_TAIL = (
+    "save the model again with save_pretrained, or download it again (delete the directory, then "
+    "`huggingface-cli download ID --local-dir DIR`), or point the model setting at a complete copy."
+)
+REPAIR = "the directory is damaged or was not written by save_pretrained: " + REPAIR_TAIL
+MOVE_FIX = "set device to auto or cpu, or check the GPU with `diffusion-lsp doctor`."
 
 
 def offline() -> bool:
@@ -46,6 +53,14 @@ def resolve_model(spec: ModelSpec) -> tuple[str, bool]:
             )
         return str(DEFAULT_MODEL_DIR), True
     name = os.path.expanduser(spec.model)
+    if not os.path.exists(name) and looks_like_path(name):
+        where = os.path.abspath(name)
+        raise ModelLoadError(
+            f"no model directory at {spec.model} (looked for {where}; relative paths are taken "
+            f"from the server's working directory, {os.getcwd()}).",
+            "point the model setting at the directory save_pretrained wrote (an absolute path: "
+            "an editor may start the server in any directory), or at a Hugging Face id.",
+        )
     if os.path.isdir(name):
         if not os.path.isfile(os.path.join(name, "config.json")):
             raise ModelLoadError(
@@ -59,6 +74,23 @@ def resolve_model(spec: ModelSpec) -> tuple[str, bool]:
     if not HUB_ID.fullmatch(name):
         raise ModelLoadError(f"no model directory at {name}.", SET_MODEL)
     return name, False
+
+
+# The hub's own pages (huggingface.co/models, /datasets, ...): no user or organisation has these
+# names, so ``models/foo`` is never a hub id.
+HUB_ROUTES = frozenset({"models", "datasets", "spaces", "docs", "api", "collections", "papers"})
+
+
+def looks_like_path(name: str) -> bool:
+    """A local path, never a hub id: absolute, ``.``/``..``/``~``-relative or with a backslash,
+    or ``a/b`` where ``a`` is a directory here or one of ``HUB_ROUTES`` (a hub id is ``org/name``
+    or a bare ``name``)."""
+    if os.path.isabs(name) or name in (".", "..") or "\\" in name:
+        return True
+    if name.startswith(("./", "../", "~")):
+        return True
+    first, slash, _ = name.partition("/")
+    return bool(slash) and (first in HUB_ROUTES or os.path.isdir(first))
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
@@ -95,16 +127,77 @@ def read_config(name: str, spec: ModelSpec, local: bool) -> dict[str, Any]:
     """The checkpoint's config.json as a dict, without running any remote code."""
     from transformers import PretrainedConfig
 
+    if local:
+        _check_local_config(name)
     try:
         config, _ = PretrainedConfig.get_config_dict(
             name, revision=spec.revision, local_files_only=local or offline()
         )
     except Exception as exc:  # noqa: BLE001 - hub and file errors are classified for the user
+        if local:
+            raise _local_error(name, "config.json", exc) from exc
         raise _hub_error(name, spec, exc) from exc
+    if not isinstance(config, dict):
+        raise _not_an_object(name, config)
     return config
 
 
+def _check_local_config(name: str) -> None:
+    """config.json must parse as JSON and be an object (transformers fails on a list or a string
+    with an AttributeError that names neither the file nor the model)."""
+    path = os.path.join(name, "config.json")
+    try:
+        with open(path, "rb") as f:
+            config = json.loads(f.read())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"the config.json of {name} is not readable JSON ({type(exc).__name__}: {exc}).",
+            REPAIR,
+        ) from exc
+    if not isinstance(config, dict):
+        raise _not_an_object(name, config)
+
+
+def _not_an_object(name: str, config: Any) -> ModelLoadError:
+    return ModelLoadError(
+        f"the config.json of {name} holds a JSON {type(config).__name__} ({str(config)[:40]!r}), "
+        "not the object a saved model has.",
+        REPAIR,
+    )
+
+
+# What each loading step reads, and what to do when it cannot (for a local directory).
+LOCAL_FIXES = {
+    "config.json": REPAIR,
+    "the tokenizer": "the directory needs the tokenizer files save_pretrained writes "
+    "(tokenizer.json and tokenizer_config.json, or the model's vocabulary files): save the "
+    "tokenizer beside the model (`tokenizer.save_pretrained(dir)`), or " + REPAIR_TAIL,
+    "the weights": "the weights (model.safetensors, or pytorch_model.bin) are missing, truncated "
+    "or not a checkpoint: " + REPAIR_TAIL,
+}
+
+
+def _local_error(name: str, what: str, exc: BaseException) -> ModelLoadError:
+    """A local directory that does not load: what failed, the library's words, and a fix."""
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return ModelLoadError(
+        f"could not load {what} of {name} ({type(exc).__name__}: {detail}).",
+        LOCAL_FIXES.get(what, MOVE_FIX if what.startswith("the model onto") else REPAIR),
+    )
+
+
 def _hub_error(name: str, spec: ModelSpec, exc: Exception) -> ModelLoadError:
+    error = _classify_hub_error(name, spec, exc)
+    if "/" in name and not os.path.isabs(name):  # org/name may have been meant as a path
+        error = ModelLoadError(
+            f"{error.message} (Read as a Hugging Face id: there is no local directory "
+            f"{os.path.abspath(name)}.)",
+            error.fix,
+        )
+    return error
+
+
+def _classify_hub_error(name: str, spec: ModelSpec, exc: Exception) -> ModelLoadError:
     text = f"{type(exc).__name__}: {exc}"
     if offline():
         return ModelLoadError(
@@ -191,7 +284,29 @@ def _unsupported(name: str, model_type: str, config: dict[str, Any]) -> ModelLoa
 
 
 def load_engine(spec: ModelSpec, progress: Progress | None = None) -> Engine:
-    """Load the model ``spec`` names and wrap it in its family's engine."""
+    """Load the model ``spec`` names and wrap it in its family's engine.
+
+    Every failure is one ``ModelLoadError`` whose message names the model and whose fix says what
+    to do; an error this module does not know becomes one too, with the library's words in it.
+    """
+    label = spec.model or "the default model"
+    try:
+        return _load_engine(spec, progress)
+    except ModelLoadError as exc:
+        if label in exc.message or (spec.model is None and str(DEFAULT_MODEL_DIR) in exc.message):
+            raise
+        raise ModelLoadError(f"{label}: {exc.message}", exc.fix) from exc
+    except Exception as exc:  # noqa: BLE001 - turned into one message the user can act on
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise ModelLoadError(
+            f"loading {label} failed ({type(exc).__name__}: {detail}).",
+            "check that the directory or hub id holds a complete diffusion checkpoint "
+            "(`diffusion-lsp doctor --load --model ...` reports each step); if it loads with "
+            "transformers directly, this is a bug in diffusion-lsp worth reporting.",
+        ) from exc
+
+
+def _load_engine(spec: ModelSpec, progress: Progress | None) -> Engine:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # progress goes through `progress`, not to stderr
@@ -213,7 +328,7 @@ def load_engine(spec: ModelSpec, progress: Progress | None = None) -> Engine:
         "trust_remote_code": bool(spec.trust_remote_code and remote),
     }
     report("loading the tokenizer", 0.1)
-    tokenizer = _load(lambda: _tokenizer(name, common), name, spec)
+    tokenizer = _load(lambda: _tokenizer(name, common), name, spec, local, "the tokenizer")
     report("loading the weights", 0.2)
     kwargs = dict(common, dtype=dtype)
     if spec.device_map:
@@ -223,10 +338,12 @@ def load_engine(spec: ModelSpec, progress: Progress | None = None) -> Engine:
         kwargs["quantization_config"] = _quantization(spec.quantization)
     elif spec.quantization == "fp8":
         _check_fp8(device)
-    model = _load(lambda: model_cls.from_pretrained(name, **kwargs), name, spec)
+    model = _load(
+        lambda: model_cls.from_pretrained(name, **kwargs), name, spec, local, "the weights"
+    )
     if not spec.device_map and not bnb:
         report(f"moving the model to {device}", 0.8)
-        model = _load(lambda: model.to(device), name, spec)
+        model = _load(lambda: model.to(device), name, spec, local, f"the model onto {device}")
     if spec.quantization == "fp8":
         from diffusion_lsp.engine.fp8 import quantize_linears
 
@@ -287,8 +404,9 @@ def _quantization(kind: str) -> Any:
     raise ModelLoadError(f"unknown quantization {kind!r}.", "use none, 8bit, 4bit or fp8.")
 
 
-def _load(fn: Callable[[], Any], name: str, spec: ModelSpec) -> Any:
-    """Run one loading step, turning memory and hub failures into errors that name the fix."""
+def _load(fn: Callable[[], Any], name: str, spec: ModelSpec, local: bool, what: str) -> Any:
+    """Run one loading step (reading ``what``), turning its failures into errors that name the
+    model and the fix: memory, remote code, the hub, and damaged local files."""
     import torch
 
     try:
@@ -297,17 +415,19 @@ def _load(fn: Callable[[], Any], name: str, spec: ModelSpec) -> Any:
         raise
     except (torch.OutOfMemoryError, MemoryError) as exc:
         raise _out_of_memory(name) from exc
-    except RuntimeError as exc:
+    except Exception as exc:  # noqa: BLE001 - classified below
         if "out of memory" in str(exc).lower():
             raise _out_of_memory(name) from exc
-        raise
-    except (OSError, ValueError) as exc:
         if "trust_remote_code" in str(exc):
             raise ModelLoadError(
                 f"{name} needs code shipped with the checkpoint, which is off by default.",
                 "if you trust its authors, set `trust_remote_code`.",
             ) from exc
-        raise _hub_error(name, spec, exc) from exc
+        if local:
+            raise _local_error(name, what, exc) from exc
+        if isinstance(exc, (OSError, ValueError)):
+            raise _hub_error(name, spec, exc) from exc
+        raise _local_error(name, what, exc) from exc
 
 
 def _out_of_memory(name: str) -> ModelLoadError:
