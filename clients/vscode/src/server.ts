@@ -462,8 +462,12 @@ export class ServerManager implements vscode.Disposable {
   private routeClientErrors(client: LanguageClient): void {
     // `showNotificationMessage` is private in the typings, and every client error goes through it.
     const internal = client as unknown as {
-      showNotificationMessage(type: MessageType, message?: string, data?: unknown): void;
+      showNotificationMessage?: (type: MessageType, message?: string, data?: unknown) => void;
     };
+    if (typeof internal.showNotificationMessage !== 'function') {
+      this.output.warn('vscode-languageclient has no showNotificationMessage: its error toasts are shown as they come');
+      return;
+    }
     const show = internal.showNotificationMessage.bind(client);
     internal.showNotificationMessage = (type, message, data) => {
       if (type !== MessageType.Error) {
