@@ -31,8 +31,10 @@ test: test-python test-vscode test-nvim
 test-python: setup
 	$(BIN)/python -m pytest -q
 
-# Neovim client, headless, on Debian's Neovim 0.7.2 (apt, needs root) and 0.11.4 (PyPI wheel in the venv),
-# against the real server with a tiny model. Fails on any failed expectation.
+# Neovim client, headless, on Debian's Neovim 0.7.2 (apt, needs root) and 0.11.4 (PyPI wheel in the venv):
+# start-up runs with a user's init.lua per documented install layout (the docs/neovim.md no-plugin-manager
+# snippet among them) against a fake server, then unit and end-to-end tests against the real server with
+# a tiny model. Fails on any failed expectation.
 NVIM_07 ?= /usr/bin/nvim
 NVIM_011 ?= $(BIN)/nvim
 

@@ -1,10 +1,14 @@
 """Makes the model for the Neovim end-to-end tests: the project's tiny random masked LM, then trained for
-a few seconds to fill the fix region of ``fixtures/fix.json`` with its repair.
+a few seconds to give the answers of ``fixtures/rewrite.json`` (a fill of ``pass`` and of ``...``, a
+refine of one line) and of ``fixtures/fix.json`` where the model takes part in that repair (a missing
+colon, as there now, is a token repair the server makes without the model).
 
-A random model's fix never parses, so the server (rightly) applies none; this one has learned one
-answer, and the real server's fix path (region, masked infill, length search, parse check, edit) has
-something to deliver. Everything else it writes stays garbage. The region comes from the project's own
-``fix_regions``, so the prefix and suffix are the ones the server will send.
+The server applies only edits that parse and keep every definition, and a random model's text never
+does, so the real server's fix, fill and refine paths (regions, masked infill or refine, length search,
+the safety gate, the edit) need a model that has learned one safe answer for each case. Everything
+else it writes stays garbage. The holes come from the project's own region code (``fix_regions`` and
+the fix's ``error_windows``, ``hole_regions``, ``refine_region``), so the prefix and suffix are the ones
+the server will send.
 
     python clients/nvim/test/make_model.py --out DIR
 """
@@ -21,23 +25,64 @@ HERE = Path(__file__).resolve().parent
 LENGTHS = (4, 8, 16, 32, 64)  # every hole length the server may try (engine.candidates ladders)
 
 
+def _split(broken: str, fixed: str, start: int, end: int) -> tuple[str, str, str] | None:
+    """(prefix, the middle that turns ``broken`` into ``fixed``, suffix) for the hole ``[start, end)``
+    of ``broken``; None when ``fixed`` differs outside the hole."""
+    prefix, suffix = broken[:start], broken[end:]
+    if not (fixed.startswith(prefix) and fixed.endswith(suffix)):
+        return None
+    return prefix, fixed[start : len(fixed) - len(suffix)], suffix
+
+
 def fix_examples(broken: str, fixed: str) -> list[tuple[str, str, str]]:
-    """(prefix, repaired middle, suffix) for each fix region of ``broken``."""
+    """(prefix, repaired middle, suffix) for each window the fix lets the model rewrite
+    (``repair.error_windows``; the fix regions on a server without them) that can hold the repair."""
     from diffusion_lsp.region import Document, fix_regions
 
     assert broken.isascii() and fixed.isascii(), "byte offsets are used as string offsets"
+    doc = Document(broken, "python")
+    try:
+        from diffusion_lsp.region.repair import error_windows
+    except ImportError:  # a server that gives the model the whole fix region
+        holes = [(r.start_byte, r.end_byte) for r in fix_regions(doc)]
+    else:
+        holes = error_windows(doc)
+    # None when the server repairs it without the model (a token repair, e.g. a missing colon).
+    return [e for a, b in holes if (e := _split(broken, fixed, a, b)) is not None]
+
+
+def rewrite_examples(cases: dict) -> list[tuple[str, str, str]]:
+    """(prefix, middle, suffix) for each case of ``fixtures/rewrite.json``: the holes of a fill case,
+    the region a refine case's selection becomes."""
+    from diffusion_lsp import textops
+    from diffusion_lsp.region import Document, hole_regions, refine_region
+
     examples = []
-    for region in fix_regions(Document(broken, "python")):
-        start, end = region.start_byte, region.end_byte
-        tail = len(broken) - end
-        prefix, suffix = broken[:start], broken[end:]
-        assert fixed.startswith(prefix) and fixed.endswith(suffix), (
-            "the fix lies outside the region"
-        )
-        examples.append((prefix, fixed[start : len(fixed) - tail], suffix))
-    if not examples:
-        raise SystemExit("fixtures/fix.json: the broken text has no fix region")
+    for name, case in cases.items():
+        broken, fixed = (_text(case[key]) for key in ("broken", "fixed"))
+        assert broken.isascii() and fixed.isascii(), "byte offsets are used as string offsets"
+        doc = Document(broken, "python")
+        if "select" in case:
+            line = case["select"]["line"]
+            col = case["broken"][line].index(case["select"]["text"])
+            rng = textops.Range(
+                textops.Position(line, col),
+                textops.Position(line, col + len(case["select"]["text"])),
+            )
+            region = refine_region(doc, rng)
+            regions = [region] if region is not None else []
+        else:
+            regions = hole_regions(doc)
+        found = [e for r in regions if (e := _split(broken, fixed, r.start_byte, r.end_byte))]
+        if not found:
+            raise SystemExit(f"fixtures/rewrite.json: {name}: no region holds the answer")
+        examples += found
     return examples
+
+
+def _text(lines: list[str]) -> str:
+    """The lines as Neovim sends them: each ends with a line break."""
+    return "".join(line + "\n" for line in lines)
 
 
 def train(out: Path, examples: list[tuple[str, str, str]], steps: int, seed: int) -> float:
@@ -62,6 +107,8 @@ def train(out: Path, examples: list[tuple[str, str, str]], steps: int, seed: int
             if n > len(answer):
                 hole = [*answer, sep, *[pad] * (n - len(answer) - 1)]
                 rows.append(([*before, *hole, *after], len(before), n))
+        # And a hole of exactly its length, as a refine sees it (the canvas is the selection's tokens).
+        rows.append(([*before, *answer, *after], len(before), len(answer)))
     width = max(len(ids) for ids, _, _ in rows)
     target = torch.full((len(rows), width), pad)  # [B, L]
     attention = torch.zeros((len(rows), width), dtype=torch.long)  # [B, L]
@@ -110,11 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         check=True,
     )
     fixture = json.loads((HERE / "fixtures" / "fix.json").read_text())
-    # The lines as Neovim sends them: each ends with a line break.
-    text = {key: "".join(line + "\n" for line in fixture[key]) for key in ("broken", "fixed")}
-    examples = fix_examples(text["broken"], text["fixed"])
+    examples = fix_examples(_text(fixture["broken"]), _text(fixture["fixed"]))
+    examples += rewrite_examples(json.loads((HERE / "fixtures" / "rewrite.json").read_text()))
     loss = train(args.out, examples, args.steps, args.seed)
-    print(f"trained on {len(examples)} fix region(s), {args.steps} steps, last loss {loss:.4f}")
+    print(f"trained on {len(examples)} hole(s), {args.steps} steps, last loss {loss:.4f}")
     return 0
 
 

@@ -8,7 +8,35 @@ return function(H)
     H.eq({}, problems, 'problems')
     H.eq({ 'diffusion-lsp' }, cfg.cmd, 'cmd')
     H.eq(75, cfg.inline.debounce_ms, 'debounce')
-    H.eq('<M-l>', cfg.inline.keys.accept, 'accept key')
+    H.eq('<M-y>', cfg.inline.keys.accept, 'accept key')
+    H.eq(false, cfg.inline.tab_accept, 'Tab accept is opt-in')
+  end)
+
+  H.test('keys: no default key is one that copilot.vim or copilot.lua maps by default', function()
+    -- copilot.vim (:h copilot-maps) and copilot.lua (suggestion.keymap and panel.keymap defaults).
+    local copilot = { '<Tab>', '<C-]>', '<M-]>', '<M-[>', '<M-\\>', '<M-Right>', '<M-C-Right>', '<M-l>', '<M-CR>' }
+    local function norm(key)
+      return vim.api.nvim_replace_termcodes(key, true, false, true)
+    end
+    local taken = {}
+    for _, key in ipairs(copilot) do
+      taken[norm(key)] = key
+    end
+    local mine = vim.tbl_values(config.defaults.inline.keys)
+    table.insert(mine, config.defaults.cancel_key)
+    for _, key in ipairs(mine) do
+      H.truthy(not taken[norm(key)], key .. ' is also a copilot key')
+    end
+  end)
+
+  H.test('config: tab_accept, cancel_key and progress are checked', function()
+    local cfg, problems = config.resolve({ inline = { tab_accept = 'yes' }, cancel_key = 3, progress = false })
+    H.eq(false, cfg.inline.tab_accept, 'bad tab_accept falls back')
+    H.eq('<M-c>', cfg.cancel_key, 'bad cancel_key falls back')
+    H.eq(false, cfg.progress, 'progress can be turned off')
+    H.eq(2, #problems, 'problems: ' .. table.concat(problems, '; '))
+    local cfg2 = config.resolve({ cancel_key = false })
+    H.eq(false, cfg2.cancel_key, 'the cancel key can be disabled')
   end)
 
   H.test('config: a bad value is named and replaced by its default; good ones are kept', function()
