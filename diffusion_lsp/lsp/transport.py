@@ -114,7 +114,7 @@ class Framer:
                 del self._buf[: end.end()]
                 return block
             if len(self._buf) > MAX_HEADER_BYTES:
-                del self._buf[:-_KEEP]
+                del self._buf[: MAX_HEADER_BYTES - _KEEP]  # what follows may hold the next message
                 return b""
             if not await self._fill():
                 return None

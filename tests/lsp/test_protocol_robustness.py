@@ -327,3 +327,49 @@ def test_initialized_before_initialize_is_ignored_without_a_popup(server: Server
     answers_status(server)
     assert not any(m.get("method") == "window/showMessage" for m in server.received)
     assert server.exit_code() == 1
+
+
+# -- the framer on its own ------------------------------------------------------------------------
+
+
+def read_all(stream: bytes, chunk: int) -> list[bytes]:
+    """Every body the framer reads from ``stream`` delivered ``chunk`` bytes at a time."""
+    import asyncio
+
+    from diffusion_lsp.lsp.transport import Framer
+
+    pieces = [stream[i : i + chunk] for i in range(0, len(stream), chunk)]
+
+    async def read_some(_n: int) -> bytes:
+        return pieces.pop(0) if pieces else b""
+
+    async def run() -> list[bytes]:
+        framer, bodies = Framer(read_some, max_length=1000), []
+        while (body := await framer.read()) is not None:
+            bodies.append(body)
+        return bodies
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 17, 4096])
+def test_the_framer_resynchronises_however_the_bytes_arrive(chunk):
+    good = [frame({"jsonrpc": "2.0", "method": "m", "params": {"i": i}}) for i in range(3)]
+    stream = (
+        good[0]
+        + b"Content-Length: 1e20\r\n\r\n{}"
+        + good[1]
+        + b"content-length:  5000\r\n\r\n"  # over this framer's limit of 1000
+        + b'{"x": "' + b"y" * 5000 + b'"}'
+        + b"\r\n"  # a stray blank line between messages
+        + b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n"
+        + good[2]
+        + b"X-Junk: " + b"z" * 10_000 + b"\r\n\r\n"  # a header block over the limit
+        + good[0]
+    )  # fmt: skip
+    bodies = [json.loads(b)["params"]["i"] for b in read_all(stream, chunk)]
+    assert bodies == [0, 1, 2, 0]
+
+
+def test_a_stream_that_ends_mid_message_ends_the_reading():
+    assert read_all(frame({"jsonrpc": "2.0", "method": "m"})[:-3], 5) == []
