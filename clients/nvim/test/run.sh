@@ -55,8 +55,14 @@ write_init() {
   local init="$home/config/nvim/init.lua"
   mkdir -p "$(dirname "$init")"
   case "$layout" in
-    rtp) # docs/neovim.md, "No plugin manager", as written there
-      printf "vim.opt.runtimepath:append('%s')\nrequire('diffusion_lsp').setup({})\n" "$plugin" > "$init" ;;
+    rtp) # docs/neovim.md's "No plugin manager" snippet, taken from the page, with this checkout's path
+      awk '/^ *\*\*No plugin manager\*\*/ { found = 1 } found && /^ *```lua/ { inside = 1; next }
+           inside && /^ *```/ { exit } inside { sub(/^   /, ""); print }' docs/neovim.md \
+        | sed "s|/path/to/checkout|$root|g" > "$init"
+      if ! grep -q "runtimepath:append('$plugin')" "$init" || ! grep -q "setup({})" "$init"; then
+        echo "docs/neovim.md: no 'No plugin manager' snippet with runtimepath:append and setup({})" >&2
+        exit 1
+      fi ;;
     pack) # a start package, where packer.nvim (and git clone into pack/*/start) put plugins
       mkdir -p "$home/data/nvim/site/pack/diffusion/start"
       ln -s "$plugin" "$home/data/nvim/site/pack/diffusion/start/diffusion_lsp"
@@ -116,7 +122,7 @@ if [ -n "${DIFFUSION_LSP_TEST_STARTUP_ONLY:-}" ]; then
 fi
 
 # -- Unit and end-to-end runs, against the real server ----------------------------------------------
-echo "== making the test model in $work/model (tiny, random, taught one repair)"
+echo "== making the test model in $work/model (tiny, random, taught the fixtures' answers)"
 "$PYTHON" clients/nvim/test/make_model.py --out "$work/model"
 export DIFFUSION_LSP_TEST_SETTINGS="{\"model\": \"$work/model\", \"device\": \"cpu\", \"alternatives\": 3}"
 
