@@ -373,3 +373,27 @@ def test_the_framer_resynchronises_however_the_bytes_arrive(chunk):
 
 def test_a_stream_that_ends_mid_message_ends_the_reading():
     assert read_all(frame({"jsonrpc": "2.0", "method": "m"})[:-3], 5) == []
+
+
+def test_worker_shutdown_cancels_the_running_job_and_the_queued_ones():
+    from diffusion_lsp.engine.api import Cancelled, CancelToken
+    from diffusion_lsp.engine.worker import Worker
+
+    worker = Worker()
+    started = threading.Event()
+
+    def job(token: CancelToken) -> str:
+        started.set()
+        for _ in range(3000):  # 30 s unless cancelled: one "step" every 10 ms
+            token.raise_if_cancelled()
+            threading.Event().wait(0.01)
+        return "ran to the end"
+
+    running = worker.submit(job)
+    queued = worker.submit(job, key="doc")
+    assert started.wait(TIMEOUT_S)
+    worker.shutdown(timeout=TIMEOUT_S / 2)
+    assert not worker._thread.is_alive()
+    for future in (running, queued):
+        with pytest.raises(Cancelled):
+            future.result(timeout=0)
