@@ -4,6 +4,8 @@ with each LSP feature registered from its own module.
 Where handlers run: document sync, region selection, code-action listing and diagnostics run on the
 event loop (cheap: tree-sitter and string work); model loading and every engine call run on the one
 ``Worker`` thread, awaited, so the loop never blocks and ``$/cancelRequest`` reaches them.
+
+The bytes under the protocol (framing, stdio, the one TCP client) are ``transport.py``'s.
 """
 
 from __future__ import annotations
