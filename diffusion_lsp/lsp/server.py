@@ -119,7 +119,7 @@ class DiffusionProtocol(CancellableRequests, LanguageServerProtocol):
         """One message body from the transport; nothing in it may stop the server."""
         try:
             data = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than ~1000
             log.warning("dropped a message that is not JSON (%d bytes): %s", len(body), exc)
             return
         if not isinstance(data, dict) or data.get("jsonrpc") != self.VERSION:

@@ -185,7 +185,10 @@ class _ThreadedSource:
 
 async def _dispatch(framer: Framer, server: DiffusionLanguageServer) -> None:
     while (body := await framer.read()) is not None:
-        server.protocol.handle_body(body)
+        try:
+            server.protocol.handle_body(body)
+        except Exception:  # handle_body guards itself; this loop must outlive any bug in it
+            log.exception("a message could not be handled")
     log.info("the client closed the stream")
 
 

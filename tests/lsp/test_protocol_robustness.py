@@ -241,6 +241,16 @@ def test_a_body_that_is_not_json_is_dropped(server: Server):
     server.initialize()
     server.send_raw(b"Content-Length: 9\r\n\r\n{not json")
     server.send_raw(b"Content-Length: 2\r\n\r\n[]")
+    server.send_raw(b"Content-Length: 4\r\n\r\n\xff\xfe\xfd\xfc")
+    answers_status(server)
+
+
+def test_json_nested_too_deep_is_dropped(server: Server):
+    server.initialize()
+    deep = b"[" * 200_000 + b"]" * 200_000
+    server.send_raw(b"Content-Length: %d\r\n\r\n" % len(deep) + deep)
+    deep_params = b'{"jsonrpc": "2.0", "id": 7, "method": "shutdown", "params": ' + deep + b"}"
+    server.send_raw(b"Content-Length: %d\r\n\r\n" % len(deep_params) + deep_params)
     answers_status(server)
 
 
