@@ -21,6 +21,8 @@ in a thread (``asyncio.to_thread``); the model on the worker.
 from __future__ import annotations
 
 import asyncio
+import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -38,7 +40,9 @@ if TYPE_CHECKING:
 Kind = Literal["fill", "fix", "refine"]
 KINDS: tuple[Kind, ...] = ("fill", "fix", "refine")
 CHARS_PER_TOKEN = 2
-MAX_FIX_ROUNDS = 8  # syntax errors fixed by one request, each on the text the last one left
+_WORD = re.compile(r"\w+")
+MAX_FIX_ROUNDS = 8
+FIX_SLACK_TOKENS = 8  # tokens a model fix may add to the window it rewrites  # syntax errors fixed by one request, each on the text the last one left
 
 
 @dataclass(frozen=True)
@@ -183,40 +187,63 @@ def _errors_within(doc: Document, lo: int, hi: int) -> int:
 async def _model_fix(
     server: DiffusionLanguageServer, doc: Document, lo: int, hi: int, uri: str
 ) -> tuple[repair.Edit | None, str]:
-    """The model's best fix of a few tokens at the first error, or (None, why)."""
+    """The model's best fix at the first errors, or (None, why): first text inserted where an
+    error's line ends (every token the user wrote stays), then a window of a few tokens rewritten."""
+    points = await asyncio.to_thread(repair.error_insertions, doc, lo, hi)
     windows = await asyncio.to_thread(repair.error_windows, doc, lo, hi)
-    if not windows:
+    if not points and not windows:
         return None, "the error could not be located"
-    settings, text = server.settings, doc.text
-    candidates: list[repair.Edit] = []
-    for a, b in windows[:2]:
-        window = text[a:b]
-        max_tokens = max(4, min(settings.max_tokens, len(window) // CHARS_PER_TOKEN + 4))
-        request = api.InfillRequest(
-            prefix=text[:a],
-            suffix=text[b:],
-            max_tokens=max_tokens,
-            steps=settings.steps or None,
-            alternatives=settings.alternatives,
-            single_line="\n" not in window,
-            context_tokens=settings.context_tokens,
-            document=uri,
-        )
-        result = await server.model.run(lambda engine, token, r=request: engine.infill(r, token))
-        if result is None:
-            return None, f"the model is not available ({server.model.message})"
-        for cand in result.alternatives or (api.Candidate(result.text, result.confidence, 0),):
-            new_text = cand.text if "\n" in window else cand.text.split("\n", 1)[0]
-            candidates.append(repair.Edit(a, b, new_text))
-    best = await asyncio.to_thread(_best_fix, doc, candidates)
-    return (best, "") if best is not None else (None, "no candidate of the model parses")
+    for spans in ([(p, p) for p in points[:2]], windows[:2]):
+        candidates: list[repair.Edit] = []
+        for a, b in spans:
+            request = _fix_request(server, doc.text, a, b, uri)
+            result = await server.model.run(
+                lambda engine, token, r=request: engine.infill(r, token)
+            )
+            if result is None:
+                return None, f"the model is not available ({server.model.message})"
+            for cand in result.alternatives or (api.Candidate(result.text, result.confidence, 0),):
+                text = cand.text.split("\n", 1)[0]
+                candidates.append(
+                    repair.Edit(a, b, repair.padded(doc.text, a, text) if a == b else text)
+                )
+        best = await asyncio.to_thread(_best_fix, doc, candidates)
+        if best is not None:
+            return best, ""
+    return None, "no candidate of the model parses"
+
+
+def _fix_request(
+    server: DiffusionLanguageServer, text: str, a: int, b: int, uri: str
+) -> api.InfillRequest:
+    """A one-line infill of ``text[a:b]`` (empty: an insertion), up to a few tokens more than it
+    held."""
+    settings = server.settings
+    return api.InfillRequest(
+        prefix=text[:a],
+        suffix=text[b:],
+        max_tokens=min(settings.max_tokens, (b - a) // CHARS_PER_TOKEN + FIX_SLACK_TOKENS),
+        steps=settings.steps or None,
+        alternatives=settings.alternatives,
+        single_line=True,
+        context_tokens=settings.context_tokens,
+        document=uri,
+    )
+
+
+def _keeps_words(old: str, new: str) -> bool:
+    """Every word (identifier, keyword, number) of ``old`` is still in ``new``: a fix may add words
+    and change punctuation, but never rename or drop what the user wrote (``count +`` may become
+    ``count + 1``, never ``value``)."""
+    return not (Counter(_WORD.findall(old)) - Counter(_WORD.findall(new)))
 
 
 def _best_fix(doc: Document, candidates: list[repair.Edit]) -> repair.Edit | None:
     """The candidate that passes the gate with the fewest errors left, then the smallest change."""
     ranked: list[tuple[tuple[int, int], repair.Edit]] = []
     for edit in candidates:
-        if edit.new_text == doc.text[edit.start : edit.end]:
+        old = doc.text[edit.start : edit.end]
+        if edit.new_text == old or not _keeps_words(old, edit.new_text):
             continue
         if repair.check_edit(doc, edit, fix=True):
             continue

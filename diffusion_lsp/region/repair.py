@@ -6,8 +6,9 @@ A FIX never rewrites a region. It looks for the smallest change that makes the c
 2. one token inserted (a closer or separator the grammar uses) or one token deleted at the places an
    error points to: each error node's start, the end of its line and of the line before it, and the
    token boundaries on its first line;
-3. (done by the caller, with the model) a few tokens each side of the error rewritten, the rest of the
-   document clamped: ``error_windows`` gives those windows.
+3. (done by the caller, with the model) text inserted where an error's line ends
+   (``error_insertions``), and only then a few tokens each side of the error rewritten, the rest of
+   the document clamped (``error_windows``).
 
 Each trial reparses incrementally (``tree.edit``), so a trial costs a fraction of a full parse. The
 search is bounded in trials and time. ``check_edit`` is the gate for every edit the server offers,
@@ -343,6 +344,49 @@ def error_windows(doc: Document, lo: int = 0, hi: int | None = None) -> list[tup
             if window not in out and window[0] < window[1]:
                 out.append(window)
     return out[:4]
+
+
+def error_insertions(doc: Document, lo: int = 0, hi: int | None = None) -> list[int]:
+    """Points (str offsets) where text could be missing at the errors in ``[lo, hi]``: where the
+    code ends on the line before an error and on its first line, and where the error ends there. An insertion there keeps every
+    token the user wrote, so the model is offered these before any window."""
+    if doc.tree is None or not doc.tree.root_node.has_error:
+        return []
+    hi = len(doc.text) if hi is None else hi
+    index = doc.index
+    out: list[int] = []
+    for node in _all_errors(doc.tree.root_node)[:MAX_ERROR_SITES]:
+        start = index.str_offset(node.start_byte)
+        if not lo <= start <= hi:
+            continue
+        line = index.position(start).line
+        line_end = _code_end(doc, line)
+        error_end = min(max(index.str_offset(node.end_byte), start), line_end)
+        before = _code_end(doc, line - 1) if line > 0 else None
+        for at in (before, line_end, error_end):
+            if at is not None and at not in out:
+                out.append(at)
+    return out[:4]
+
+
+def padded(text: str, at: int, inserted: str) -> str:
+    """``inserted`` with a space where it would otherwise glue onto a word at ``at`` (inserting
+    ``x`` after ``return`` must not make ``returnx``)."""
+    if not inserted:
+        return inserted
+    if (
+        at > 0
+        and (text[at - 1].isalnum() or text[at - 1] == "_")
+        and (inserted[0].isalnum() or inserted[0] == "_")
+    ):
+        inserted = " " + inserted
+    if (
+        at < len(text)
+        and (text[at].isalnum() or text[at] == "_")
+        and (inserted[-1].isalnum() or inserted[-1] == "_")
+    ):
+        inserted = inserted + " "
+    return inserted
 
 
 def _tokens(doc: Document, a: int, b: int) -> list[tuple[int, int]]:

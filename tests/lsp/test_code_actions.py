@@ -61,14 +61,16 @@ async def test_resolve_fills_all_holes_of_the_function_in_order(client: Client):
 
 
 async def test_fix_syntax_error_is_a_preferred_quickfix_with_its_diagnostic(client: Client):
-    client.open(BROKEN_URI, BROKEN)
+    unfinished = "def f(x):\n    y = 1 +\n    return y\n"  # the model must supply the operand
+    client.open(BROKEN_URI, unfinished)
     diagnostics = await client.wait_for_diagnostics(BROKEN_URI, 1)
     found = await actions(client, BROKEN_URI, rng(1, 6, 1, 6), diagnostics)
     fix = found["Fix syntax error"]
     assert fix.kind == types.CodeActionKind.QuickFix and fix.is_preferred
     assert list(fix.diagnostics) == diagnostics
     resolved = await client.code_action_resolve_async(fix)
-    assert apply_edit(BROKEN, resolved.edit, BROKEN_URI) == "def f(x):\n    y = v0_18\n    return y\n"
+    fixed = apply_edit(unfinished, resolved.edit, BROKEN_URI)
+    assert fixed == "def f(x):\n    y = 1 +v0_21\n    return y\n"
 
 
 async def test_refine_selection_returns_minimal_hunks(client: Client):

@@ -34,12 +34,16 @@ async def test_fill_applies_the_edit_for_the_holes_in_range(client: Client):
     )
 
 
+UNFINISHED = "def f(x):\n    y = 1 +\n    return y\n"  # the model must supply the operand
+
+
 async def test_fix_without_a_range_fixes_the_whole_file(client: Client):
-    client.open(BROKEN_URI, BROKEN)
+    client.open(BROKEN_URI, UNFINISHED)
     assert (await run(client, "diffusionLsp.fix", BROKEN_URI, None))["applied"] is True
+    # The fake's text is inserted where the line ends: every token the user wrote stays.
     assert (
-        apply_edit(BROKEN, client.applied[0].edit, BROKEN_URI)
-        == "def f(x):\n    y = v0_18\n    return y\n"
+        apply_edit(UNFINISHED, client.applied[0].edit, BROKEN_URI)
+        == "def f(x):\n    y = 1 +v0_21\n    return y\n"
     )
 
 

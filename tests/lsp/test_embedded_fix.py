@@ -83,6 +83,7 @@ async def test_each_break_gets_a_minimal_fix_or_no_safe_fix(embedded: Client, na
     result = await embedded.workspace_execute_command_async(
         types.ExecuteCommandParams(command="diffusionLsp.fix", arguments=[uri, None])
     )
+    print(f"{name}: {result}")  # shown with -s: what the embedded model did
     if exact:
         assert result["applied"] is True, result
         assert apply_edit(broken, embedded.applied[-1].edit, uri) == MODULE
@@ -94,6 +95,8 @@ async def test_each_break_gets_a_minimal_fix_or_no_safe_fix(embedded: Client, na
         return
     edit = embedded.applied[-1].edit
     fixed = apply_edit(broken, edit, uri)
+    line = next(x for x in fixed.splitlines() if x not in MODULE.splitlines())
+    print(f"  {bad!r} -> {line.strip()!r}")
     tree = Document(fixed, "python").tree
     assert tree is not None and not tree.root_node.has_error
     names = definition_names(Document(MODULE, "python").tree.root_node)  # type: ignore[union-attr]

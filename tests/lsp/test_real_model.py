@@ -71,9 +71,13 @@ async def test_fill_hole_resolves_to_an_edit_inside_the_hole(real_client: Client
     real_client.open(URI, HOLES)
     action = (await actions(real_client, URI, rng(5, 5, 5, 5)))["Fill hole"]
     resolved = await real_client.code_action_resolve_async(action)
+    if resolved.edit is None:  # the tiny random model's text rarely parses: the gate refuses it
+        assert any("nothing was changed" in m.message for m in real_client.messages)
+        return
     after = apply_edit(HOLES, resolved.edit, URI)
     head, tail = HOLES.split("...")
     assert after.startswith(head) and after.endswith(tail) and after != HOLES
+    assert not Document(after, "python").tree.root_node.has_error
 
 
 async def test_fix_only_applies_a_candidate_that_parses(real_client: Client):
