@@ -81,7 +81,7 @@ class Plan:
     spans: tuple[tuple[int, int, Region], ...]
     lo: int
     hi: int
-    path: str | None
+    doc: Document  # a copy of the document as it was (its tree copied, not reparsed)
 
 
 def prepare(
@@ -111,7 +111,7 @@ def prepare(
         (index.str_offset(r.start_byte), index.str_offset(r.end_byte), r) for r in regions
     )
     lo, hi = spans[0][0], max(end for _, end, _ in spans)
-    return Plan(snap, kind, spans, lo, hi, entry.doc.path)
+    return Plan(snap, kind, spans, lo, hi, entry.doc.copy())
 
 
 async def compute(
@@ -121,8 +121,7 @@ async def compute(
     if isinstance(plan, str):
         return Outcome(None, plan)
     job = job or Job(None, None)
-    snap = plan.snap
-    doc = await asyncio.to_thread(Document, snap.text, snap.entry.language_id, plan.path)
+    snap, doc = plan.snap, plan.doc
     if plan.kind == "fix":
         new, message = await _fix(server, snap, doc, plan.lo, plan.hi, job)
     else:
@@ -149,10 +148,9 @@ async def _fix(
 ) -> tuple[str, str]:
     """The text with the syntax errors in ``[lo, hi]`` fixed, and what to tell the user."""
     text, fixed, why = snap.text, 0, ""
-    language, path = snap.entry.language_id, doc.path
-    for round_ in range(MAX_FIX_ROUNDS):
-        current = doc if round_ == 0 else await asyncio.to_thread(Document, text, language, path)
-        if not _errors_within(current, lo, hi):
+    current = doc
+    for _ in range(MAX_FIX_ROUNDS):
+        if not await asyncio.to_thread(_errors_within, current, lo, hi):
             break
         job.report(f"error {fixed + 1}: trying token repairs")
         edit = await asyncio.to_thread(repair.token_repair, current, lo, hi)
@@ -162,13 +160,13 @@ async def _fix(
         if edit is None:
             break
         text = edit.apply(text)
+        current = await asyncio.to_thread(current.edited, edit.start, edit.end, edit.new_text)
         delta = len(edit.new_text) - (edit.end - edit.start)
         lo, hi = (lo + delta if edit.end <= lo else lo), max(hi + delta, lo)
         fixed += 1
     if fixed == 0:
         return text, "no safe fix found" + (f" ({why})" if why else "") + "; nothing was changed"
-    final = await asyncio.to_thread(Document, text, language, path)
-    left = _errors_within(final, lo, hi)
+    left = await asyncio.to_thread(_errors_within, current, lo, hi)
     return text, f"{left} syntax error(s) left without a safe fix" if left else ""
 
 
@@ -269,7 +267,6 @@ async def _rewrite(
 ) -> tuple[str, str]:
     """The text with each region filled or refined by the first candidate that passes the gate."""
     new, shift, skipped, why = snap.text, 0, 0, ""
-    language, path = snap.entry.language_id, doc.path
     current = doc
     for i, (start, end, region) in enumerate(spans):
         if len(spans) > 1:
@@ -290,7 +287,7 @@ async def _rewrite(
         new = new[:start] + chosen + new[end:]
         shift += len(chosen) - (end - start)
         if i + 1 < len(spans):
-            current = await asyncio.to_thread(Document, new, language, path)
+            current = await asyncio.to_thread(current.edited, start, end, chosen)
     if new == snap.text:
         if skipped:
             return new, f"no candidate is safe to apply ({why}); nothing was changed"

@@ -36,6 +36,22 @@ class Document:
         self.tree: tree_sitter.Tree | None = None
         self.set_text(text)
 
+    def copy(self) -> Document:
+        """An independent copy that shares nothing mutable (the tree is copied, not reparsed), so
+        work off the event loop can read it while the original keeps changing."""
+        other = object.__new__(Document)
+        other.path, other.language, other.spec = self.path, self.language, self.spec
+        other._parser = new_parser(self.language) if self.language else None
+        other.tree = self.tree.copy() if self.tree is not None else None
+        other._set(self.text)
+        return other
+
+    def edited(self, start: int, end: int, new_text: str) -> Document:
+        """A copy with ``text[start:end]`` (str offsets) replaced, reparsed incrementally."""
+        other = self.copy()
+        other.apply_change(self.index.range(start, end), new_text)
+        return other
+
     def set_text(self, text: str) -> None:
         """Replace the whole text and parse it afresh."""
         self._set(text)

@@ -33,7 +33,9 @@ MAX_FIX_LINES = 3  # a fix touches at most this many lines of the original
 MAX_TRIALS = 400  # reparses one repair search may make
 TIME_BUDGET_S = 1.5  # and the time it may take (it runs off the event loop)
 MAX_ERROR_SITES = 24  # error nodes whose neighbourhood is searched
-WINDOW_TOKENS = 3  # tokens each side of an error the model may rewrite
+WINDOW_TOKENS = 3
+CHUNKED_PARSE_BYTES = 32_768  # texts larger than this are parsed through a read callback
+PARSE_CHUNK_BYTES = 4_096  # tokens each side of an error the model may rewrite
 
 # Tokens worth inserting where an error points, per language (closers and separators).
 _INSERTIONS: dict[str, tuple[str, ...]] = {
@@ -117,6 +119,22 @@ def definition_names(root: tree_sitter.Node) -> Counter[str]:
     return names
 
 
+def parse(
+    parser: tree_sitter.Parser, data: bytes, old: tree_sitter.Tree | None = None
+) -> tree_sitter.Tree:
+    """``parser.parse``, but a large text is read in chunks through a callback: tree-sitter holds
+    the GIL while it parses, and each callback lets a waiting thread (the event loop) take it."""
+    if len(data) <= CHUNKED_PARSE_BYTES:
+        return parser.parse(data, old) if old is not None else parser.parse(data)
+
+    def read(byte: int, _point: tuple[int, int]) -> bytes:
+        return data[byte : byte + PARSE_CHUNK_BYTES]
+
+    if old is not None:
+        return parser.parse(read, old, encoding="utf8")
+    return parser.parse(read, encoding="utf8")
+
+
 class Trial:
     """Reparse ``doc`` with one edit, incrementally (the document itself is not changed)."""
 
@@ -142,7 +160,7 @@ class Trial:
             old_end_point=ts_point(doc.data, end_b),
             new_end_point=_end_point(start_point, inserted),
         )
-        return self.parser.parse(doc.data[:start_b] + inserted + doc.data[end_b:], tree)
+        return parse(self.parser, doc.data[:start_b] + inserted + doc.data[end_b:], tree)
 
 
 def token_repair(doc: Document, lo: int = 0, hi: int | None = None) -> Edit | None:
@@ -171,11 +189,13 @@ def token_repair(doc: Document, lo: int = 0, hi: int | None = None) -> Edit | No
             names, definition_names(tree.root_node)
         ):
             continue
-        key = (not after.clean, after.errors, after.error_bytes, _size(edit), rank)
+        # A token typed right after code ("name)") beats one on a line of its own.
+        loose = edit.start > 0 and edit.start == edit.end and doc.text[edit.start - 1].isspace()
+        key = (not after.clean, after.errors, after.error_bytes, _size(edit), loose, rank)
         if best is None or key < best[0]:
             best = (key, edit)
-            if after.clean and _size(edit) == 1:
-                break  # nothing can beat a one-character edit that makes the file parse
+            if after.clean and _size(edit) == 1 and not loose:
+                break  # nothing can beat a one-character edit after code that makes it parse
     return best[1] if best is not None else None
 
 
@@ -226,7 +246,8 @@ def _candidates(doc: Document, lo: int, hi: int) -> Iterator[Edit]:
                 a, b = index.str_offset(leaf.start_byte), index.str_offset(leaf.end_byte)
                 yield from once(Edit(a, b, ""))
     # 3. One token inserted where each error points.
-    for node in sorted(errors, key=lambda n: (n.start_byte, -n.end_byte)):
+    # Small error nodes say where the problem is; one that spans the rest of the file says little.
+    for node in sorted(errors, key=lambda n: (n.end_byte - n.start_byte, n.start_byte)):
         ends, inner = _anchors(doc, node)
         for at in ends + inner:
             for token in tokens:

@@ -153,3 +153,26 @@ def test_minimal_hunks_stay_fast_and_exact_on_large_input(old: str, new: str):
         out = out[: h.start] + h.new_text + out[h.end :]
     assert out == new
     assert apply_edits(old, minimal_edits(old, new)) == new
+
+
+def test_a_copy_is_independent_and_an_edited_copy_reparses_incrementally():
+    doc = Document(INVENTORY, "python")
+    copy = doc.copy()
+    at = INVENTORY.index("return total")
+    edited = copy.edited(at, at + len("return total"), "return (")
+    doc.apply_change(doc.index.range(0, 0), "# changed\n")
+    assert copy.text == INVENTORY and not copy.tree.root_node.has_error  # type: ignore[union-attr]
+    assert edited.text == INVENTORY[:at] + "return (" + INVENTORY[at + len("return total") :]
+    assert edited.tree.root_node.has_error  # type: ignore[union-attr]
+
+
+def test_large_texts_parse_in_chunks_to_the_same_tree():
+    from diffusion_lsp.region.languages import new_parser
+    from diffusion_lsp.region.repair import CHUNKED_PARSE_BYTES, parse
+
+    data = ("x = [" + ", ".join(map(str, range(CHUNKED_PARSE_BYTES // 3))) + "]\n").encode()
+    assert len(data) > CHUNKED_PARSE_BYTES
+    parser = new_parser("python")
+    chunked, whole = parse(parser, data), parser.parse(data)
+    assert str(chunked.root_node) == str(whole.root_node)
+    assert chunked.root_node.end_byte == whole.root_node.end_byte == len(data)
