@@ -224,7 +224,7 @@ return function(H, layout)
   end)
 
   H.test('startup: inline.tab_accept = true: <Tab> accepts a shown suggestion, else types a Tab', function()
-    plugin().setup({ inline = { tab_accept = true } })
+    plugin().setup({ inline = { tab_accept = true, auto_trigger = false } }) -- no new ghost after the accept
     local bufnr = open({ 'value = 1', '' })
     api.nvim_win_set_cursor(0, { 1, 0 })
     H.feed('A')
@@ -240,8 +240,8 @@ return function(H, layout)
       return api.nvim_buf_get_lines(bufnr, 0, 1, false)[1] == 'value = 1fake'
     end)
     H.feed('<Tab>')
-    H.wait_for('a Tab typed', function()
-      return api.nvim_buf_get_lines(bufnr, 0, 1, false)[1] == 'value = 1fake\t'
+    H.wait_for('a Tab typed (the python ftplugin expands it to blanks)', function()
+      return api.nvim_buf_get_lines(bufnr, 0, 1, false)[1]:match('^value = 1fake%s+$')
     end)
     H.feed('<Esc>')
     plugin().setup({})
