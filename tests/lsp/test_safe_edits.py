@@ -205,7 +205,10 @@ async def test_progress_is_cancellable_and_cancel_stops_the_job(client: Client):
     client.open(URI, HOLES)
     load_tokens = set(client.progress_reports)
     pending = start(client, "diffusionLsp.fill", URI, as_json(rng(0, 0, 7, 0)))
-    await until(lambda: set(client.progress_reports) - load_tokens)
+    # The token exists from window/workDoneProgress/create on; wait for its begin too.
+    await until(
+        lambda: any(client.progress_reports[t] for t in set(client.progress_reports) - load_tokens)
+    )
     (token,) = set(client.progress_reports) - load_tokens
     begin = client.progress_reports[token][0]
     assert isinstance(begin, types.WorkDoneProgressBegin)
