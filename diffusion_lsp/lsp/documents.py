@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
@@ -72,8 +73,8 @@ CHANGE_LOG = 512  # changes kept per document, to move an edit computed on an ol
 class OpenDocument:
     """One open document. ``doc`` is None while ``problem`` is set; ``text`` is always exact.
 
-    ``changes`` holds the last ``CHANGE_LOG`` content changes as ``(start, end, new_length)`` str
-    offsets in the text they applied to; ``change_count`` counts every change since ``didOpen``.
+    ``changes`` holds the last ``CHANGE_LOG`` content changes (``Change``: offsets and positions in
+    the text they applied to); ``change_count`` counts every change since ``didOpen``.
     A reopened document is a new ``OpenDocument``, so identity tells "the same open document".
     """
 
@@ -83,18 +84,66 @@ class OpenDocument:
     doc: Document | None
     plain: str  # the text while ``doc`` is None
     problem: str
-    changes: list[tuple[int, int, int]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     change_count: int = 0
 
     @property
     def text(self) -> str:
         return self.doc.text if self.doc is not None else self.plain
 
-    def _log(self, start: int, end: int, new_length: int) -> None:
-        self.changes.append((start, end, new_length))
+    def _log(self, index: textops.LineIndex, start: int, end: int, new_text: str) -> None:
+        start_pos = index.position(start)
+        tail = textops.LineIndex(new_text).position(len(new_text))
+        new_end = textops.Position(
+            start_pos.line + tail.line,
+            tail.character + (start_pos.character if tail.line == 0 else 0),
+        )
+        self.changes.append(
+            Change(start, end, len(new_text), self.version, start_pos, index.position(end), new_end)
+        )
         self.change_count += 1
         if len(self.changes) > CHANGE_LOG:
             del self.changes[: len(self.changes) - CHANGE_LOG]
+
+    def map_range(self, version: int, rng: textops.Range) -> textops.Range | None:
+        """``rng``, given on ``version``, on the text as it is now; None if a change since then
+        touched it or the log does not reach back that far."""
+        if version == self.version:
+            return rng
+        later = [c for c in self.changes if c.version > version]
+        if not later or later[0] is self.changes[0] and self.change_count > len(self.changes):
+            return None  # too old (or a version from the future)
+        start, end = rng.start, rng.end
+        for c in later:
+            if end < c.start_pos or (end == c.start_pos and c.start_pos != c.end_pos):
+                continue  # before the change
+            if start > c.end_pos or (start == c.end_pos and c.start_pos != c.end_pos):
+                start, end = _shifted(start, c), _shifted(end, c)
+                continue
+            return None
+        return textops.Range(start, end)
+
+
+class Change(NamedTuple):
+    """One content change: str offsets and LSP positions in the text it applied to, and where the
+    inserted text ends; ``version`` is the document version the change produced."""
+
+    start: int
+    end: int
+    new_length: int
+    version: int
+    start_pos: textops.Position
+    end_pos: textops.Position
+    new_end: textops.Position
+
+
+def _shifted(pos: textops.Position, change: Change) -> textops.Position:
+    """A position at or after ``change``'s end, moved by it."""
+    if pos.line == change.end_pos.line:
+        return textops.Position(
+            change.new_end.line, change.new_end.character + pos.character - change.end_pos.character
+        )
+    return textops.Position(pos.line + change.new_end.line - change.end_pos.line, pos.character)
 
 
 @dataclass(frozen=True)
@@ -132,7 +181,7 @@ def rebase(
         raise Stale("the document changed too much while the model worked")
     lo, hi = hunks[0].start, hunks[-1].end
     shift = 0
-    for start, end, new_length in current.changes[len(current.changes) - missed :]:
+    for start, end, new_length, *_ in current.changes[len(current.changes) - missed :]:
         if end <= lo + shift and not start == end == lo + shift:
             shift += new_length - (end - start)  # before the span: it moves
         elif start >= hi + shift and not start == end == hi + shift:
@@ -202,11 +251,11 @@ class DocumentStore:
         entry.version = version
         for change in changes:
             rng = getattr(change, "range", None)
+            index = entry.doc.index if entry.doc is not None else textops.LineIndex(entry.text)
             if rng is None:
-                entry._log(0, len(entry.text), len(change.text))
+                entry._log(index, 0, len(entry.text), change.text)
             else:
-                index = entry.doc.index if entry.doc is not None else textops.LineIndex(entry.text)
-                entry._log(*index.range_offsets(text_range(rng)), len(change.text))
+                entry._log(index, *index.range_offsets(text_range(rng)), change.text)
             if entry.doc is not None and not problem_with(change.text, max_bytes=-1, size=False):
                 # The common case: an incremental edit and reparse; only the size can go wrong.
                 before = entry.doc.text

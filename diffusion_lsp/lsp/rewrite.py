@@ -98,8 +98,12 @@ def prepare(
         return f"{uri} is not open"
     if entry.doc is None:
         return f"{uri}: {entry.problem}"
-    if version is not None and version != entry.version:
-        return "the document changed since the action was offered; try again"
+    if version is not None and rng is not None:
+        # Offered on an older version: follow the changes since; refuse only if they touched it.
+        moved = entry.map_range(version, rng)
+        if moved is None:
+            return "the text under the action changed since it was offered; try again"
+        rng = moved
     regions = regions_for(entry, kind, rng)
     if not regions:
         what = {"fill": "no hole", "fix": "no syntax error", "refine": "nothing to refine"}[kind]

@@ -94,14 +94,20 @@ async def test_only_filters_the_kinds(client: Client):
     assert list(found) == ["Refine selection"]
 
 
-async def test_resolve_refuses_when_the_document_changed(client: Client):
+async def test_resolve_follows_an_edit_elsewhere_and_refuses_one_under_the_action(client: Client):
     client.open(URI, HOLES)
     action = (await actions(client, URI, rng(5, 5, 5, 5)))["Fill hole"]
-    client.change(URI, 2, (rng(0, 0, 0, 0), "# edited\n"))
+    client.change(URI, 2, (rng(0, 0, 0, 0), "# edited\n"))  # above the hole: it moves down a line
+    resolved = await client.code_action_resolve_async(action)
+    now = "# edited\n" + HOLES
+    assert apply_edit(now, resolved.edit, URI) == now.replace("...", "v0_52")
+
+    client.change(URI, 3, (rng(6, 4, 6, 7), "x = 1"))  # the hole itself (now on line 6) changed
+    calls = (await client.status())["modelCalls"]
     resolved = await client.code_action_resolve_async(action)
     assert resolved.edit is None
     assert any("changed since" in m.message for m in client.messages)
-    assert (await client.status())["modelCalls"] == 0
+    assert (await client.status())["modelCalls"] == calls
 
 
 @pytest.mark.server(capabilities=without_resolve)

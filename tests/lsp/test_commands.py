@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lsp_support import BROKEN, BROKEN_URI, HOLES, SUMS, SUMS_URI, URI, Client, apply_edit, rng
+from lsp_support import BROKEN_URI, HOLES, SUMS, SUMS_URI, URI, Client, apply_edit, rng
 from lsprotocol import types
 
 

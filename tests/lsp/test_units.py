@@ -97,3 +97,35 @@ def test_parse_range_rejects_malformed_json():
     ) == textops.Range(textops.Position(1, 2), textops.Position(3, 4))
     for bad in (None, 5, {"start": 1}, {"start": {"line": "x", "character": 0}, "end": {}}):
         assert parse_range(bad) is None
+
+
+def test_a_range_follows_the_changes_made_since_its_version():
+    from lsprotocol import types as t
+
+    from diffusion_lsp.lsp.documents import DocumentStore
+
+    store = DocumentStore(lambda: 1 << 20)
+    store.open("file:///a.py", "python", 1, "a = 1\nb = 2\nc = 3\n")
+    P, R = textops.Position, textops.Range
+
+    def change(version: int, l1: int, c1: int, l2: int, c2: int, text: str) -> None:
+        rng = t.Range(
+            start=t.Position(line=l1, character=c1), end=t.Position(line=l2, character=c2)
+        )
+        store.change(
+            "file:///a.py", version, [t.TextDocumentContentChangePartial(range=rng, text=text)]
+        )
+
+    entry = store.get("file:///a.py")
+    assert entry is not None
+    target = R(P(2, 4), P(2, 5))  # the "3"
+    change(2, 0, 0, 0, 0, "# one\n# two\n")  # two lines above
+    change(3, 2, 0, 2, 0, "xx")  # at the start of "a = 1", still above
+    change(4, 4, 0, 4, 1, "cc")  # "c" -> "cc" on the target's line, before it
+    moved = entry.map_range(1, target)
+    assert moved == R(P(4, 5), P(4, 6))
+    assert entry.text.splitlines()[4][5:6] == "3"
+    change(5, 4, 5, 4, 6, "4")  # the target itself
+    assert entry.map_range(1, target) is None
+    assert entry.map_range(5, R(P(0, 0), P(0, 1))) == R(P(0, 0), P(0, 1))
+    assert entry.map_range(9, target) is None  # a version the document never had
