@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import bench_server  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 from lsprotocol import types
-from pygls.lsp.client import LanguageClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Event-loop stalls during Fill, Fix and Refine"
@@ -31,21 +31,12 @@ TARGET_MS = 50.0
 PROBE_GAP_S = 0.005
 
 
-class Client(LanguageClient):
+class Client(bench_server.Client):
+    """bench_server's client (status and diagnostics), refusing every edit: each command then runs
+    the same work each time."""
+
     def __init__(self) -> None:
-        super().__init__("bench-stall", "0")
-        self.ready = asyncio.Event()
-        self.state = ""
-
-        @self.feature("diffusionLsp/status")
-        def status(params) -> None:
-            self.state = params.state
-            if params.state in ("ready", "error"):
-                self.ready.set()
-
-        @self.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        def diagnostics(params) -> None:
-            pass
+        super().__init__()
 
         @self.feature(types.WORKSPACE_APPLY_EDIT)
         def apply_edit(params) -> types.ApplyWorkspaceEditResult:

@@ -27,6 +27,35 @@ BROKEN = "def f(x):\n    y = (1 +\n    return y\n"
 TEXT_ADD = "def add(a, b):\n    return \n\nx = add(1, 2)\n"  # completing after "return ": v0_26
 SUMS_URI = "file:///work/sums.py"
 SUMS = "def f():\n    x = 1\n    y = 20\n    return x + y\n"
+# A realistic module, and the ways people break it: name -> (original, broken, whether a one-token
+# repair restores it exactly).
+INVENTORY = (Path(__file__).parent / "fixtures" / "inventory.py").read_text()
+BREAKS = {
+    "def colon": (
+        "def restock(self, name, amount) -> None:",
+        "def restock(self, name, amount) -> None",
+        True,
+    ),
+    "call paren": ('log.info("added %s", name)', 'log.info("added %s", name', True),
+    "for colon": (
+        "for item in self.items:\n            total",
+        "for item in self.items\n            total",
+        True,
+    ),
+    "list bracket": (
+        "return [i.name for i in self.items]",
+        "return [i.name for i in self.items",
+        True,
+    ),
+    "extra paren": (
+        "self.items.append(Item(name, count))",
+        "self.items.append(Item(name, count)))",
+        True,
+    ),
+    "missing comma": ("name: str, count: int = 1", "name: str count: int = 1", True),
+    "unfinished expression": ("total += item.count", "total += item.count +", False),
+    "missing operand": ("if i.count < limit]", "if i.count < ]", False),
+}
 # A signal that has not come after this long is a failure, not a reason to hang the suite.
 SIGNAL_TIMEOUT_S = 120
 FAST = {"diagnostics": {"debounceMs": 0}}  # publish diagnostics without the debounce delay

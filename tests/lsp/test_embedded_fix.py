@@ -7,11 +7,19 @@ expression, a stray word) go to the model, whose answer is accepted only if it p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import pytest_lsp
-from lsp_support import FAST, Client, apply_edit, edits_of, make_client, server_command, server_env
+from lsp_support import (
+    BREAKS,
+    FAST,
+    INVENTORY,
+    Client,
+    apply_edit,
+    edits_of,
+    make_client,
+    server_command,
+    server_env,
+)
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, client_capabilities
 
@@ -20,35 +28,7 @@ from diffusion_lsp.region.repair import MAX_FIX_LINES, definition_names
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-MODULE = (Path(__file__).parent / "fixtures" / "inventory.py").read_text()
 URI = "file:///work/inventory.py"
-# name -> (original text, broken text, whether a one-token repair restores it exactly)
-BREAKS = {
-    "missing def colon": (
-        "def restock(self, name, amount) -> None:",
-        "def restock(self, name, amount) -> None",
-        True,
-    ),
-    "missing call paren": ('log.info("added %s", name)', 'log.info("added %s", name', True),
-    "missing for colon": (
-        "for item in self.items:\n            total",
-        "for item in self.items\n            total",
-        True,
-    ),
-    "missing bracket": (
-        "return [i.name for i in self.items]",
-        "return [i.name for i in self.items",
-        True,
-    ),
-    "extra paren": (
-        "self.items.append(Item(name, count))",
-        "self.items.append(Item(name, count)))",
-        True,
-    ),
-    "missing comma": ("name: str, count: int = 1", "name: str count: int = 1", True),
-    "unfinished expression": ("total += item.count", "total += item.count +", False),
-    "missing operand": ("if i.count < limit]", "if i.count < ]", False),
-}
 
 
 @pytest_lsp.fixture(
@@ -74,8 +54,8 @@ async def embedded(lsp_client: Client):
 @pytest.mark.parametrize("name", list(BREAKS))
 async def test_each_break_gets_a_minimal_fix_or_no_safe_fix(embedded: Client, name: str):
     good, bad, exact = BREAKS[name]
-    broken = MODULE.replace(good, bad)
-    assert broken != MODULE
+    broken = INVENTORY.replace(good, bad)
+    assert broken != INVENTORY
     uri = URI.replace("inventory", name.replace(" ", "_"))
     embedded.open(uri, broken)
     before = len(embedded.applied)
@@ -86,7 +66,7 @@ async def test_each_break_gets_a_minimal_fix_or_no_safe_fix(embedded: Client, na
     print(f"{name}: {result}")  # shown with -s: what the embedded model did
     if exact:
         assert result["applied"] is True, result
-        assert apply_edit(broken, embedded.applied[-1].edit, uri) == MODULE
+        assert apply_edit(broken, embedded.applied[-1].edit, uri) == INVENTORY
         assert (await embedded.status())["modelCalls"] == calls  # no model call
         return
     if not result["applied"]:
@@ -95,11 +75,11 @@ async def test_each_break_gets_a_minimal_fix_or_no_safe_fix(embedded: Client, na
         return
     edit = embedded.applied[-1].edit
     fixed = apply_edit(broken, edit, uri)
-    line = next(x for x in fixed.splitlines() if x not in MODULE.splitlines())
+    line = next(x for x in fixed.splitlines() if x not in INVENTORY.splitlines())
     print(f"  {bad!r} -> {line.strip()!r}")
     tree = Document(fixed, "python").tree
     assert tree is not None and not tree.root_node.has_error
-    names = definition_names(Document(MODULE, "python").tree.root_node)  # type: ignore[union-attr]
+    names = definition_names(Document(INVENTORY, "python").tree.root_node)  # type: ignore[union-attr]
     assert set(names) <= set(definition_names(tree.root_node))
     for e in edits_of(edit, uri):
         assert e.range.end.line - e.range.start.line < MAX_FIX_LINES

@@ -9,12 +9,13 @@ Slow fakes (``step_ms``) keep a job running while the test edits, closes or canc
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
 from lsp_support import (
+    BREAKS,
     HOLES,
+    INVENTORY,
     SUMS,
     SUMS_URI,
     URI,
@@ -26,24 +27,8 @@ from lsp_support import (
 from lsprotocol import types
 from test_commands import as_json, run
 
-INVENTORY = (Path(__file__).parent / "fixtures" / "inventory.py").read_text()
 INV_URI = "file:///work/inventory.py"
-BREAKS = {
-    "def colon": (
-        "def restock(self, name, amount) -> None:",
-        "def restock(self, name, amount) -> None",
-    ),
-    "call paren": ('log.info("added %s", name)', 'log.info("added %s", name'),
-    "for colon": (
-        "for item in self.items:\n            total",
-        "for item in self.items\n            total",
-    ),
-    "list bracket": ("return [i.name for i in self.items]", "return [i.name for i in self.items"),
-    "extra paren": (
-        "self.items.append(Item(name, count))",
-        "self.items.append(Item(name, count)))",
-    ),
-}
+ONE_TOKEN = [name for name, (_, _, one_token) in BREAKS.items() if one_token]
 SLOW = {"model": "fake:step_ms=150"}  # 8 steps: 1.2 s per engine call
 JUNK = {"model": "fake:junk=1"}
 
@@ -71,9 +56,9 @@ async def until(condition, timeout: float = 30.0) -> None:
     await asyncio.wait_for(wait(), timeout)
 
 
-@pytest.mark.parametrize("name", list(BREAKS))
+@pytest.mark.parametrize("name", ONE_TOKEN)
 async def test_fix_is_the_one_token_repair_and_calls_no_model(client: Client, name: str):
-    good, bad = BREAKS[name]
+    good, bad, _ = BREAKS[name]
     broken = INVENTORY.replace(good, bad)
     client.open(INV_URI, broken)
     result = await run(client, "diffusionLsp.fix", INV_URI, None)
