@@ -101,7 +101,7 @@ def test_doctor_load_says_how_a_step_runs(masked_dir, tmp_path, capsys):
 
 
 def test_cli_positions_count_lines_as_lsp_does():
-    from diffusion_lsp.engine.cli_common import line_col, parse_position
+    from diffusion_lsp.cli.common import line_col, parse_position
 
     text = "x = 1\f# form feed\nlast\n"
     at = parse_position(text, "2:1", "--at")

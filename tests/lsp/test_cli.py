@@ -10,7 +10,7 @@ import pytest
 from lsp_support import ROOT, TEXT_ADD, make_client, server_env
 from lsprotocol import types
 
-from diffusion_lsp.lsp.cli import parse_tcp
+from diffusion_lsp.cli.serve import parse_tcp
 
 
 def test_tcp_binds_localhost_unless_a_host_is_given():

@@ -1,8 +1,9 @@
 """Command-line entry point: ``diffusion-lsp [COMMAND] ...``; with no command it serves LSP on stdio.
 
-Each command lives beside the code it drives and is imported only when it runs, so that
-``diffusion-lsp regions`` never loads torch and ``diffusion-lsp serve`` starts fast. A command module
-provides ``add_arguments(parser)`` and ``run(args) -> int``.
+One module per command in this package (``diffusion_lsp.cli.<command>``), imported only when that
+command runs, so that ``diffusion-lsp regions`` never loads torch and ``diffusion-lsp serve`` starts
+fast. A command module provides ``add_arguments(parser)`` and ``run(args) -> int``; it may import any
+layer (region, engine, lsp, train, eval), which the layers themselves may not import of each other.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import sys
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("diffusion_lsp.lsp.cli", "speak LSP on stdio (default) or TCP"),
-    "schema": ("diffusion_lsp.lsp.schema_cli", "print the settings schema (JSON or markdown)"),
-    "infill": ("diffusion_lsp.engine.cli_infill", "fill the hole at a cursor and print the text"),
-    "refine": ("diffusion_lsp.engine.cli_refine", "rewrite a span and print its new text"),
-    "doctor": ("diffusion_lsp.engine.cli_doctor", "report torch, devices, the model and grammars"),
-    "regions": ("diffusion_lsp.region.cli", "print the region(s) tree-sitter picks"),
-    "train": ("diffusion_lsp.train.cli", "train the embedded code model"),
-    "eval": ("diffusion_lsp.eval.cli", "measure infill quality and latency"),
+    "serve": ("diffusion_lsp.cli.serve", "speak LSP on stdio (default) or TCP"),
+    "schema": ("diffusion_lsp.cli.schema", "print the settings schema (JSON or markdown)"),
+    "infill": ("diffusion_lsp.cli.infill", "fill the hole at a cursor and print the text"),
+    "refine": ("diffusion_lsp.cli.refine", "rewrite a span and print its new text"),
+    "doctor": ("diffusion_lsp.cli.doctor", "report torch, devices, the model and grammars"),
+    "regions": ("diffusion_lsp.cli.regions", "print the region(s) tree-sitter picks"),
+    "train": ("diffusion_lsp.cli.train", "train the embedded code model"),
+    "eval": ("diffusion_lsp.cli.eval", "measure infill quality and latency"),
 }
 
 
@@ -54,7 +55,3 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(parser)
     args = parser.parse_args(argv)
     return int(module.run(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

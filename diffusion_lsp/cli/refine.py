@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from diffusion_lsp.engine.api import RefineRequest
-from diffusion_lsp.engine.cli_common import (
+from diffusion_lsp.cli.common import (
     UsageError,
     add_model_arguments,
     add_sampling_arguments,
@@ -15,6 +14,7 @@ from diffusion_lsp.engine.cli_common import (
     run_reporting_errors,
     spec_from_args,
 )
+from diffusion_lsp.engine.api import RefineRequest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from diffusion_lsp.engine.api import InfillRequest
-from diffusion_lsp.engine.cli_common import (
+from diffusion_lsp.cli.common import (
     add_model_arguments,
     add_sampling_arguments,
     parse_position,
@@ -14,6 +13,7 @@ from diffusion_lsp.engine.cli_common import (
     run_reporting_errors,
     spec_from_args,
 )
+from diffusion_lsp.engine.api import InfillRequest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

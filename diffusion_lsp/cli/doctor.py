@@ -10,8 +10,8 @@ import os
 import platform
 import sys
 
+from diffusion_lsp.cli.common import add_model_arguments, spec_from_args
 from diffusion_lsp.engine.api import ModelLoadError
-from diffusion_lsp.engine.cli_common import add_model_arguments, spec_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
