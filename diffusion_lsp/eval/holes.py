@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-from diffusion_lsp.train.spans import BLOCK, EXPRESSION, LINE, MULTILINE, line_spans, syntax_spans
+from diffusion_lsp.eval.spans import BLOCK, EXPRESSION, LINE, MULTILINE, line_spans, syntax_spans
 
 KINDS = {"single-line": LINE, "multi-line": MULTILINE, "expression": EXPRESSION, "block": BLOCK}
 MAX_ANSWER_CHARS = {"single-line": 120, "multi-line": 300, "expression": 120, "block": 300}

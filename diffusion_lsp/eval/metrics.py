@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from diffusion_lsp.train.languages import parser_for
+from diffusion_lsp.eval.languages import parser_for
 
 
 def exact_match(prediction: str, answer: str) -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from diffusion_lsp.train.languages import language_of
+from diffusion_lsp.eval.languages import language_of
 
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".mypy_cache", ".tox", "build"}
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from diffusion_lsp.train.spans import LINE, all_spans
+from diffusion_lsp.eval.spans import LINE, all_spans
 
 MAX_SPAN_TOKENS = 64
 

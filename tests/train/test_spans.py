@@ -4,8 +4,7 @@ import random
 
 import numpy as np
 
-from diffusion_lsp.train.data import encode_files, token_spans
-from diffusion_lsp.train.spans import (
+from diffusion_lsp.eval.spans import (
     BLOCK,
     EXPRESSION,
     LINE,
@@ -14,6 +13,7 @@ from diffusion_lsp.train.spans import (
     line_spans,
     syntax_spans,
 )
+from diffusion_lsp.train.data import encode_files, token_spans
 
 SRC = "def f(a, b):\n    total = a + b\n    if total > 3:\n        return g(total)\n    return 0\n"
 

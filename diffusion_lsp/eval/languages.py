@@ -1,7 +1,8 @@
 """Languages the recipe knows: file extensions and the tree-sitter grammar wheel for each.
 
 Grammars come from the individual grammar wheels (they work offline); a missing wheel means the
-language's files are still used for the random-rate objective, only without syntax spans.
+language's files are still used for the random-rate objective, only without syntax spans. Training
+and evaluation share it; it lives in ``eval`` because ``train`` may import ``eval``, not the reverse.
 """
 
 from __future__ import annotations

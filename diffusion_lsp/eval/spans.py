@@ -3,6 +3,7 @@
 Spans follow SAFIM (Gong et al. 2024, "Evaluation of LLMs on Syntax-Aware Code Fill-in-the-Middle
 Tasks"): expressions, statements and blocks are tree-sitter nodes; line spans (one line's code, or a
 few whole lines) mirror what an editor asks for. Offsets are str indices (code points) into the text.
+Training (span masking) and evaluation (held-out holes) share them; ``train`` imports them from here.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from diffusion_lsp.train.languages import parser_for
+from diffusion_lsp.eval.languages import parser_for
 
 EXPRESSION, STATEMENT, BLOCK, LINE, MULTILINE = range(5)
 KIND_NAMES = ("expression", "statement", "block", "single-line", "multi-line")
