@@ -50,6 +50,7 @@ test-vscode: setup
 
 lint: setup
 	$(BIN)/ruff check diffusion_lsp tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info
