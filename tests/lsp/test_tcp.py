@@ -16,7 +16,7 @@ import pytest
 from lsp_support import ROOT, server_env
 from test_protocol_robustness import TIMEOUT_S, RawClient
 
-from diffusion_lsp.lsp import cli
+from diffusion_lsp.cli import serve as serve_command
 
 
 def free_port() -> int:
@@ -34,12 +34,12 @@ def serve(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "localhost", "LOCALHOST"])
 def test_loopback_hosts(host):
-    assert cli.is_loopback(host)
+    assert serve_command.is_loopback(host)
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.com"])
 def test_other_hosts_are_not_loopback(host):
-    assert not cli.is_loopback(host)
+    assert not serve_command.is_loopback(host)
 
 
 @pytest.mark.parametrize("address", ["0.0.0.0:9", "[::]:9", "192.168.1.5:9", "example.com:9"])
@@ -60,9 +60,9 @@ def test_allow_remote_warns_and_serves(monkeypatch, capsys):
 
     monkeypatch.setattr("diffusion_lsp.lsp.server.build_server", lambda fake_engine: Stub())
     parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
+    serve_command.add_arguments(parser)
     args = parser.parse_args(["--tcp", "0.0.0.0:9", "--allow-remote", "--fake-engine"])
-    assert cli.run(args) == 0
+    assert serve_command.run(args) == 0
     assert started == [("0.0.0.0", 9)]
     err = capsys.readouterr().err
     assert "warning" in err and "0.0.0.0:9" in err and "not loopback" in err
