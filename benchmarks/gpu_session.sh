@@ -35,7 +35,7 @@ echo "gpu tests: exit $?"
 tail -n 3 "$OUT/gpu-tests.txt"
 
 # The benchmark: each model in its own process, within the budget.
-timeout "${BENCH_TIMEOUT:-480}" python3 benchmarks/bench_speed.py --out "$OUT" \
+timeout "${BENCH_TIMEOUT:-480}" python3 -m benchmarks.speed --out "$OUT" \
   --budget-s "${BENCH_BUDGET:-420}" ${BENCH_ARGS:-} >/dev/null 2>&1
 echo "bench: exit $?"
 rm -f "$OUT/dense.json" "$OUT/gemma.json" "$OUT/hf_ar.json"  # merged into speed.json

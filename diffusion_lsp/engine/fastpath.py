@@ -8,7 +8,7 @@ of a request runs the whole canvas once and keeps every position's keys and valu
 recompute only the block that holds the hole and attend to the cached prefix and suffix. That is
 Fast-dLLM's DualCache (Wu et al. 2025, "Fast-dLLM: Training-free Acceleration of Diffusion LLM by
 Enabling KV Cache and Parallel Decoding", Section 3.2): approximate, because the context's keys do not
-see the hole's later tokens, so its effect on the output is measured (``benchmarks/bench_speed.py``,
+see the hole's later tokens, so its effect on the output is measured (``benchmarks/speed``,
 ``benchmarks/bench_cpu_dual_cache.py``) against ``refresh_every=1``, which recomputes everything at every step and equals the uncached loop.
 
 ``share_prefill`` (on by default on the CPU): the rows of a request's batch (candidate hole lengths,

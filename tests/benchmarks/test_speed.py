@@ -1,7 +1,8 @@
 """The speed benchmark runs end to end in its --tiny mode on the CPU and writes its docs section."""
 
-import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,27 +11,23 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_speed.py"
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # benchmarks/ is run from a checkout, not installed
+    sys.path.insert(0, str(ROOT))
 
-
-def load():
-    spec = importlib.util.spec_from_file_location("bench_speed", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+from benchmarks.speed import configs  # noqa: E402
+from benchmarks.speed.__main__ import main  # noqa: E402
 
 
 def test_tiny_run_measures_every_phase_and_writes_the_section(tmp_path, monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # the interpreter is far too slow here
-    bench = load()
     docs = tmp_path / "benchmarks.md"
     docs.write_text("# Benchmarks\n\n## Quality\n\nkept as is\n")
-    assert bench.main(["--tiny", "--out", str(tmp_path / "out"), "--docs", str(docs)]) == 0
+    assert main(["--tiny", "--out", str(tmp_path / "out"), "--docs", str(docs)]) == 0
 
     res = json.loads((tmp_path / "out" / "speed.json").read_text())
     assert not res.get("failed"), res.get("failed")
-    plan = bench.TINY
+    plan = configs.TINY
     dense, gemma = res["dense"], res["gemma"]
     assert len(dense["rows"]) == len(plan.contexts) * len(plan.lengths)
     assert len(gemma["rows"]) == len(plan.contexts) * len(plan.lengths)
@@ -59,7 +56,7 @@ def test_tiny_run_measures_every_phase_and_writes_the_section(tmp_path, monkeypa
     assert text.count("## Speed (GPU)") == 1
     assert "| context | infill |" in text
     # rendering again replaces the section instead of adding a second one
-    assert bench.main(["--render", str(tmp_path / "out" / "speed.json"), "--docs", str(docs)]) == 0
+    assert main(["--render", str(tmp_path / "out" / "speed.json"), "--docs", str(docs)]) == 0
     assert docs.read_text().count("## Speed (GPU)") == 1
 
 
@@ -67,9 +64,8 @@ def test_build_random_keeps_shared_weights_shared():
     torch = pytest.importorskip("torch")
     from transformers import DiffusionGemmaForBlockDiffusion
 
-    bench = load()
-    cfg = bench.gemma_config(tiny=True)
-    model = bench.build_random(
+    cfg = configs.gemma_config(tiny=True)
+    model = configs.build_random(
         DiffusionGemmaForBlockDiffusion, cfg, torch.device("cpu"), torch.float32
     )
     ref = DiffusionGemmaForBlockDiffusion(cfg)
@@ -80,3 +76,16 @@ def test_build_random_keeps_shared_weights_shared():
     for name, buf in model.named_buffers():
         assert torch.equal(buf, ref_buffers[name]), name
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "command", [["-m", "benchmarks.speed"], [str(ROOT / "benchmarks" / "bench_speed.py")]]
+)
+def test_the_command_lines_start(command, tmp_path):
+    # gpu_session.sh and the docs run the package; the old script name still works
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, *command, "--help"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "--tiny" in out.stdout and "--render" in out.stdout
