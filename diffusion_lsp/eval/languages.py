@@ -1,5 +1,6 @@
 """Languages the recipe knows: file extensions and the tree-sitter grammar wheel for each.
 
+They are the server's languages, read from ``diffusion_lsp.region.languages.SPECS`` (the one list).
 Grammars come from the individual grammar wheels (they work offline); a missing wheel means the
 language's files are still used for the random-rate objective, only without syntax spans. Training
 and evaluation share it; it lives in ``eval`` because ``train`` may import ``eval``, not the reverse.
@@ -11,18 +12,11 @@ import importlib
 from functools import cache
 from typing import Any
 
+from diffusion_lsp.region.languages import SPECS
+
 # language -> (extensions, grammar module, function in it that returns the language pointer)
 LANGUAGES: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "python": ((".py", ".pyi"), "tree_sitter_python", "language"),
-    "javascript": ((".js", ".mjs", ".cjs", ".jsx"), "tree_sitter_javascript", "language"),
-    "typescript": ((".ts", ".mts", ".cts"), "tree_sitter_typescript", "language_typescript"),
-    "tsx": ((".tsx",), "tree_sitter_typescript", "language_tsx"),
-    "go": ((".go",), "tree_sitter_go", "language"),
-    "rust": ((".rs",), "tree_sitter_rust", "language"),
-    "c": ((".c", ".h"), "tree_sitter_c", "language"),
-    "cpp": ((".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx"), "tree_sitter_cpp", "language"),
-    "java": ((".java",), "tree_sitter_java", "language"),
-    "lua": ((".lua",), "tree_sitter_lua", "language"),
+    name: (spec.extensions, spec.module, spec.function) for name, spec in SPECS.items()
 }
 
 EXTENSION_TO_LANGUAGE: dict[str, str] = {

@@ -27,7 +27,9 @@ class LanguageSpec:
     module: str  # its import name
     function: str  # the function in ``module`` that returns the grammar pointer
     extensions: tuple[str, ...]
-    language_ids: tuple[str, ...]  # LSP language identifiers
+    # LSP language identifiers that editors use (VS Code language ids, Neovim filetypes): the clients
+    # attach to exactly these (clients/nvim config.lua, clients/vscode; tests/test_language_facts.py)
+    language_ids: tuple[str, ...]
     functions: frozenset[str]  # node types that are functions (they group holes)
     containers: frozenset[str]  # node types whose named children are statements
     comments: frozenset[str]
@@ -43,6 +45,7 @@ class LanguageSpec:
     empty_body_exempt: frozenset[str] = field(
         default_factory=frozenset
     )  # functions whose empty body is fine
+    aliases: tuple[str, ...] = ()  # further language ids looked up too; no client attaches to them
 
 
 def _functions_query(types: list[str]) -> str:
@@ -81,7 +84,9 @@ _C_CONTAINERS = frozenset(
 _C_STRINGS = frozenset({"string_literal", "char_literal", "system_lib_string"})
 
 
-def _js_like(name: str, package: str, module: str, function: str, exts, ids) -> LanguageSpec:
+def _js_like(
+    name: str, package: str, module: str, function: str, exts, ids, aliases=()
+) -> LanguageSpec:
     return LanguageSpec(
         name=name,
         package=package,
@@ -89,6 +94,7 @@ def _js_like(name: str, package: str, module: str, function: str, exts, ids) -> 
         function=function,
         extensions=exts,
         language_ids=ids,
+        aliases=aliases,
         functions=frozenset(_JS_FUNCTIONS),
         containers=_JS_CONTAINERS,
         comments=frozenset({"comment"}),
@@ -127,7 +133,8 @@ SPECS: dict[str, LanguageSpec] = {
             "tree_sitter_javascript",
             "language",
             (".js", ".mjs", ".cjs", ".jsx"),
-            ("javascript", "javascriptreact", "jsx"),
+            ("javascript", "javascriptreact"),
+            ("jsx",),
         ),
         _js_like(
             "typescript",
@@ -143,7 +150,8 @@ SPECS: dict[str, LanguageSpec] = {
             "tree_sitter_typescript",
             "language_tsx",
             (".tsx",),
-            ("typescriptreact", "tsx"),
+            ("typescriptreact",),
+            ("tsx",),
         ),
         LanguageSpec(
             name="go",
@@ -205,7 +213,8 @@ SPECS: dict[str, LanguageSpec] = {
             module="tree_sitter_cpp",
             function="language",
             extensions=(".cpp", ".cc", ".cxx", ".c++", ".hpp", ".hh", ".hxx", ".h++", ".ipp"),
-            language_ids=("cpp", "c++", "cuda-cpp"),
+            language_ids=("cpp",),
+            aliases=("c++", "cuda-cpp"),
             functions=frozenset({"function_definition", "lambda_expression"}),
             containers=_C_CONTAINERS,
             comments=frozenset({"comment"}),
@@ -263,8 +272,15 @@ SPECS: dict[str, LanguageSpec] = {
     ]
 }
 
-_BY_ID = {lang_id: spec.name for spec in SPECS.values() for lang_id in spec.language_ids}
+_BY_ID = {
+    lang_id: spec.name for spec in SPECS.values() for lang_id in spec.language_ids + spec.aliases
+}
 _BY_EXT = {ext: spec.name for spec in SPECS.values() for ext in spec.extensions}
+
+
+def editor_language_ids() -> tuple[str, ...]:
+    """The language ids the editor clients attach to, in ``SPECS`` order (their default lists)."""
+    return tuple(lang_id for spec in SPECS.values() for lang_id in spec.language_ids)
 
 
 def language_for(language_id: str | None, path: str | None = None) -> str | None:

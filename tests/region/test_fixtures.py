@@ -133,19 +133,9 @@ def test_fixture_through_the_cli(path, tmp_path, capsys):
 
 def test_every_listed_language_has_fixtures():
     from diffusion_lsp.region import language_for
+    from diffusion_lsp.region.languages import SPECS
 
     seen = {(p.parent.name, language_for(None, str(p))) for p in ALL}
-    for language in (
-        "python",
-        "javascript",
-        "typescript",
-        "tsx",
-        "go",
-        "rust",
-        "c",
-        "cpp",
-        "java",
-        "lua",
-    ):
+    for language in SPECS:
         assert ("inline", language) in seen, language
         assert ("hole", language) in seen, language

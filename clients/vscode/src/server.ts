@@ -32,7 +32,9 @@ import { formatCommand, resolveServerCommand, ServerCommandError, type ServerCom
 import { buildServerSettings, type JsonObject, SECTION, serverSettingKeys } from './settings';
 import { type ClientLatencies, type LoadProgress, parseStatus, renderStatus, type ServerStatus } from './status';
 
-/** Languages with a tree-sitter grammar in the server; others would get line-based regions only. */
+/** Languages with a tree-sitter grammar in the server; others would get line-based regions only.
+ * The server's list (diffusion_lsp/region/languages.py); tests/test_language_facts.py checks this copy
+ * and package.json's activationEvents against it. */
 export const LANGUAGES: readonly string[] = [
   'python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact',
   'go', 'rust', 'c', 'cpp', 'java', 'lua',

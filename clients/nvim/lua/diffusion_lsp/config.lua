@@ -6,7 +6,8 @@ M.defaults = {
   cmd = { 'diffusion-lsp' },
   -- Extra environment for the server process (table of strings), or nil.
   cmd_env = nil,
-  -- Filetypes the server attaches to.
+  -- Filetypes the server attaches to: the server's language ids (diffusion_lsp/region/languages.py;
+  -- tests/test_language_facts.py checks that this list says the same).
   filetypes = { 'python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'go', 'rust',
     'c', 'cpp', 'java', 'lua' },
   -- Server settings (the `diffusionLsp` section, camelCase keys as in docs/configuration.md). Sent as
