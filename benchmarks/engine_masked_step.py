@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from diffusion_lsp.engine.candidates import MULTI_LINE_LADDER, default_lengths
 from diffusion_lsp.engine.masked import MaskedDenoiser
 from diffusion_lsp.engine.policy import TopKPerStep
 from diffusion_lsp.engine.sampler import denoise, row_generators
@@ -122,9 +123,9 @@ def main() -> None:
     cases = [
         ((64,), "head on masked rows"),
         ((64,), "full logits"),
-        ((8, 16, 32, 64), "head on masked rows"),
-        ((8, 16, 32, 64, 128, 256), "head on masked rows"),
-        ((8, 16, 32, 64, 128, 256), "full logits"),
+        (default_lengths(64, single_line=False), "head on masked rows"),
+        (MULTI_LINE_LADDER, "head on masked rows"),
+        (MULTI_LINE_LADDER, "full logits"),
     ]
     for lengths, path in cases:
         den = fast if path.startswith("head") else full

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from diffusion_lsp.engine.candidates import MULTI_LINE_LADDER
+
 DREAM_MASK_ID = 151666  # Dream's mask id, an ordinary row of the 152064-row embedding
 
 
@@ -34,7 +36,7 @@ FULL = Plan(
     lengths=(16, 32, 64),
     steps=8,
     reps={512: 10, 2048: 10, 8192: 5},
-    sweep=(8, 16, 32, 64, 128, 256),
+    sweep=MULTI_LINE_LADDER,  # every length the engine's multi-line ladder tries
     typing_requests=50,
     typing_context=2048,
     budget_s=540.0,

@@ -14,6 +14,7 @@ from typing import Any
 from benchmarks.speed.baselines import FusedSamplerLoop, gemma_ar_greedy, gemma_generate
 from benchmarks.speed.configs import GEMMA_26B_A4B, GEMMA_TINY, Plan, build_random, gemma_config
 from benchmarks.speed.measure import Clock, Run, crossover, p50, random_tokens, summary
+from diffusion_lsp.engine.candidates import SINGLE_LINE_LADDER
 
 
 class GemmaEngine:
@@ -194,7 +195,7 @@ def bench_gemma(
 
     # Warm-up at load: every width and context bucket the timed requests use, batch 1 and 4.
     ctx_c = plan.contexts[1] if len(plan.contexts) > 1 else plan.contexts[0]
-    editor_lengths = [4, 8, 16]  # the single-line ladder: three rows, a batch bucket of four
+    editor_lengths = list(SINGLE_LINE_LADDER)  # three rows, a batch bucket of four
     editor_suffix = 200 if not tiny else 8
     t0 = time.perf_counter()
     widths = sorted(set(plan.lengths) | set(plan.sweep))

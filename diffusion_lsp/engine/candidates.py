@@ -65,8 +65,14 @@ def rank(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
     return tuple(sorted(best.values(), key=key, reverse=True))
 
 
+# The ladders of candidate hole lengths (tokens), the one source: the benchmarks, the model of the
+# editor tests (clients/nvim/test/make_model.py) and docs/engine.md take them from here.
+SINGLE_LINE_LADDER: tuple[int, ...] = (4, 8, 16)
+MULTI_LINE_LADDER: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
+
+
 def default_lengths(max_tokens: int, single_line: bool) -> tuple[int, ...]:
     """The ladder of candidate hole lengths (tokens) searched when the request names none."""
-    ladder = (4, 8, 16) if single_line else (8, 16, 32, 64, 128, 256)
+    ladder = SINGLE_LINE_LADDER if single_line else MULTI_LINE_LADDER
     lengths = tuple(n for n in ladder if n <= max_tokens)
     return lengths or (max(1, max_tokens),)

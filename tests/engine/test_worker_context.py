@@ -2,11 +2,19 @@
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 
 from diffusion_lsp.engine.api import Cancelled, Candidate
-from diffusion_lsp.engine.candidates import cut_single_line, default_lengths, rank, trim_filler
+from diffusion_lsp.engine.candidates import (
+    MULTI_LINE_LADDER,
+    SINGLE_LINE_LADDER,
+    cut_single_line,
+    default_lengths,
+    rank,
+    trim_filler,
+)
 from diffusion_lsp.engine.context import window
 from diffusion_lsp.engine.worker import Worker
 
@@ -157,6 +165,13 @@ def test_rank_prefers_confident_non_empty_unique_texts():
     assert [c.text for c in broken] == ["ok", "a\ufffd", ""]
     assert default_lengths(16, single_line=True) == (4, 8, 16)
     assert default_lengths(2, single_line=True) == (2,)
+
+
+def test_docs_state_the_engines_ladders():
+    # docs/engine.md cannot import the ladders; it must say what engine.candidates says.
+    doc = " ".join((Path(__file__).parents[2] / "docs/engine.md").read_text("utf-8").split())
+    multi, single = (", ".join(map(str, x)) for x in (MULTI_LINE_LADDER, SINGLE_LINE_LADDER))
+    assert f"the ladder {multi} up to `max_tokens`; {single} for `single_line`" in doc
 
 
 def test_window_cuts_only_at_real_line_breaks():

@@ -23,7 +23,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-LENGTHS = (4, 8, 16, 32, 64)  # every hole length the server may try (engine.candidates ladders)
+MAX_HOLE = 64  # the longest hole taught (longer ones cost training time and no fixture needs them)
+
+
+def hole_lengths() -> tuple[int, ...]:
+    """Every hole length the server may try up to ``MAX_HOLE``: both of the engine's ladders."""
+    from diffusion_lsp.engine.candidates import default_lengths
+
+    ladders = (default_lengths(MAX_HOLE, single_line=s) for s in (True, False))
+    return tuple(sorted(set().union(*ladders)))
 
 
 def _split(broken: str, fixed: str, start: int, end: int) -> tuple[str, str, str] | None:
@@ -87,8 +95,9 @@ def _text(lines: list[str]) -> str:
 
 
 def train(out: Path, examples: list[tuple[str, str, str]], steps: int, seed: int) -> float:
-    """Teaches the model at ``out`` to fill each example's hole (any length in LENGTHS that fits) with
-    its middle, then a stop token and padding, from any partly masked hole. Returns the last loss."""
+    """Teaches the model at ``out`` to fill each example's hole (any length of ``hole_lengths()``
+    that fits) with its middle, then a stop token and padding, from any partly masked hole. Returns
+    the last loss."""
     import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
@@ -101,10 +110,11 @@ def train(out: Path, examples: list[tuple[str, str, str]], steps: int, seed: int
     def encode(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    lengths = hole_lengths()
     rows = []  # (ids with the answer in the hole, hole start, hole length)
     for prefix, middle, suffix in examples:
         before, answer, after = [cls, *encode(prefix)], encode(middle), [*encode(suffix), sep]
-        for n in LENGTHS:
+        for n in lengths:
             if n > len(answer):
                 hole = [*answer, sep, *[pad] * (n - len(answer) - 1)]
                 rows.append(([*before, *hole, *after], len(before), n))
