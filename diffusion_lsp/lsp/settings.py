@@ -16,7 +16,7 @@ import re
 import typing
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
@@ -139,7 +139,7 @@ class Settings:
     dtype: str = setting(
         "auto",
         "Weight dtype. auto: bfloat16 on CUDA, float32 on CPU.",
-        enum=["auto", "float32", "bfloat16", "float16"],
+        enum=list(api.DTYPES),
     )
     device: str = setting(
         "auto",
@@ -158,13 +158,13 @@ class Settings:
         "auto",
         "How holes are put to the model: inpaint (mask the hole between prefix and suffix), "
         "instruct (an instruction prompt, for instruction-tuned models), or auto.",
-        enum=["auto", "inpaint", "instruct"],
+        enum=list(typing.get_args(api.InfillMode)),
     )
     quantization: str = setting(
         "none",
         "Weight quantization: 8bit and 4bit need bitsandbytes; fp8 (half the bytes of bf16, for "
         "the linear layers) needs a GPU of compute capability 8.9 or higher.",
-        enum=["none", "8bit", "4bit", "fp8"],
+        enum=list(typing.get_args(api.Quantization)),
     )
     steps: int = setting(
         0,
@@ -216,7 +216,7 @@ class Settings:
             device_map=self.device_map or None,
             trust_remote_code=self.trust_remote_code,
             infill_mode=typing.cast(api.InfillMode, self.infill_mode),
-            quantization=typing.cast(Literal["none", "8bit", "4bit", "fp8"], self.quantization),
+            quantization=typing.cast(api.Quantization, self.quantization),
         )
 
 
