@@ -3,8 +3,9 @@
 Each field carries its own description and constraints; the same classes parse what the client sends
 (``initializationOptions``, ``workspace/didChangeConfiguration``, ``workspace/configuration``), generate
 ``docs/configuration.md`` and the JSON Schema the VS Code extension's ``contributes.configuration`` is
-built from. Keys are camelCase on the wire. A bad value gets a warning and its default; the rest of
-the settings still apply.
+built from. Keys are camelCase on the wire. Parsing is a cattrs ``Converter``: strict hooks for the
+JSON types, and per-field overrides that rename, enforce the constraints and, on a bad value, warn
+and keep that field's default; the rest of the settings still apply.
 """
 
 from __future__ import annotations
