@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from diffusion_lsp.engine.api import EngineError, ModelSpec, Result
+from diffusion_lsp.engine.api import DTYPES, EngineError, ModelSpec, Result
 from diffusion_lsp.textops import LineIndex
 
 
@@ -24,9 +24,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help="Hugging Face id or local directory (default: embedded)")
     group.add_argument("--revision", help="branch, tag or commit of a hub model")
-    group.add_argument(
-        "--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"]
-    )
+    group.add_argument("--dtype", default="auto", choices=DTYPES)
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     group.add_argument("--device-map", help="accelerate device map, e.g. auto, for big models")
     group.add_argument(

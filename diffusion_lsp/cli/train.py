@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from diffusion_lsp.engine.api import WEIGHT_DTYPES
 from diffusion_lsp.train.loop import TrainConfig
 
 
@@ -66,13 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=d.device)
     parser.add_argument(
         "--dtype",
-        choices=["bfloat16", "float16", "float32"],
+        choices=WEIGHT_DTYPES,
         default=d.dtype,
         help="autocast dtype",
     )
-    parser.add_argument(
-        "--export-dtype", choices=["bfloat16", "float16", "float32"], default=d.export_dtype
-    )
+    parser.add_argument("--export-dtype", choices=WEIGHT_DTYPES, default=d.export_dtype)
     parser.add_argument(
         "--workers", type=int, default=0, help="processes for data preparation (0: all cores)"
     )

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+# The dtype names, and those of real weight dtypes (``auto`` resolves to one): the one list the
+# settings, the command lines and the loader take their choices from.
+DTYPES: tuple[Dtype, ...] = get_args(Dtype)
+WEIGHT_DTYPES: tuple[Dtype, ...] = tuple(d for d in DTYPES if d != "auto")
 InfillMode = Literal["auto", "inpaint", "instruct"]
+Quantization = Literal["none", "8bit", "4bit", "fp8"]
 Family = Literal["masked", "block"]
 
 
@@ -65,7 +70,7 @@ class ModelSpec:
     device_map: str | None = None
     trust_remote_code: bool = False
     infill_mode: InfillMode = "auto"
-    quantization: Literal["none", "8bit", "4bit", "fp8"] = "none"
+    quantization: Quantization = "none"
 
 
 @dataclass(frozen=True)

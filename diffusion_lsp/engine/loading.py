@@ -15,7 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from diffusion_lsp.engine.api import Engine, EngineInfo, ModelLoadError, ModelSpec
+from diffusion_lsp.engine.api import (
+    WEIGHT_DTYPES,
+    Engine,
+    EngineInfo,
+    ModelLoadError,
+    ModelSpec,
+)
 from diffusion_lsp.engine.checkpoint import family_of, is_masked_lm
 
 Progress = Callable[[str, "float | None"], None]
@@ -100,12 +106,11 @@ def resolve_dtype(dtype: str, device: str) -> Any:
     if dtype == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
-            dtype
-        ]
+        return {name: getattr(torch, name) for name in WEIGHT_DTYPES}[dtype]
     except KeyError:
         raise ModelLoadError(
-            f"unknown dtype {dtype!r}.", "use auto, float32, bfloat16 or float16."
+            f"unknown dtype {dtype!r}.",
+            f"use auto, {', '.join(WEIGHT_DTYPES[:-1])} or {WEIGHT_DTYPES[-1]}.",
         ) from None
 
 

@@ -3,18 +3,24 @@
 Each field carries its own description and constraints; the same classes parse what the client sends
 (``initializationOptions``, ``workspace/didChangeConfiguration``, ``workspace/configuration``), generate
 ``docs/configuration.md`` and the JSON Schema the VS Code extension's ``contributes.configuration`` is
-built from. Keys are camelCase on the wire. A bad value gets a warning and its default; the rest of
-the settings still apply.
+built from. Keys are camelCase on the wire. Parsing is a cattrs ``Converter``: strict hooks for the
+JSON types, and per-field overrides that rename, enforce the constraints and, on a bad value, warn
+and keep that field's default; the rest of the settings still apply.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import typing
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from diffusion_lsp.engine import api
 
@@ -134,7 +140,7 @@ class Settings:
     dtype: str = setting(
         "auto",
         "Weight dtype. auto: bfloat16 on CUDA, float32 on CPU.",
-        enum=["auto", "float32", "bfloat16", "float16"],
+        enum=list(api.DTYPES),
     )
     device: str = setting(
         "auto",
@@ -153,13 +159,13 @@ class Settings:
         "auto",
         "How holes are put to the model: inpaint (mask the hole between prefix and suffix), "
         "instruct (an instruction prompt, for instruction-tuned models), or auto.",
-        enum=["auto", "inpaint", "instruct"],
+        enum=list(typing.get_args(api.InfillMode)),
     )
     quantization: str = setting(
         "none",
         "Weight quantization: 8bit and 4bit need bitsandbytes; fp8 (half the bytes of bf16, for "
         "the linear layers) needs a GPU of compute capability 8.9 or higher.",
-        enum=["none", "8bit", "4bit", "fp8"],
+        enum=list(typing.get_args(api.Quantization)),
     )
     steps: int = setting(
         0,
@@ -211,7 +217,7 @@ class Settings:
             device_map=self.device_map or None,
             trust_remote_code=self.trust_remote_code,
             infill_mode=typing.cast(api.InfillMode, self.infill_mode),
-            quantization=typing.cast(Literal["none", "8bit", "4bit", "fp8"], self.quantization),
+            quantization=typing.cast(api.Quantization, self.quantization),
         )
 
 
@@ -227,6 +233,120 @@ def camel(name: str) -> str:
 def _fields(cls: type) -> list[tuple[dataclasses.Field, type]]:
     hints = typing.get_type_hints(cls)
     return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+# -- the converter --------------------------------------------------------------------------------
+#
+# Strict hooks for the leaf types (JSON has no ints that are bools, no strings that are numbers); the
+# field overrides of each settings object add the camelCase name, the field's constraints and the
+# lenient part: a bad value is reported and replaced by the field's default.
+
+
+class _Invalid(ValueError):
+    """A value of the wrong JSON type; the message says what was expected."""
+
+
+def _strict(expected: str, ok: typing.Callable[[Any], bool], convert: Any = None) -> Any:
+    def hook(value: Any, _type: Any) -> Any:
+        if not ok(value):
+            raise _Invalid(f"expected {expected}, got {json.dumps(value)}")
+        return convert(value) if convert else value
+
+    return hook
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_STRINGS = tuple[str, ...]
+_converter = cattrs.Converter(unstruct_collection_overrides={tuple: list})
+_converter.register_structure_hook(bool, _strict("true or false", lambda v: isinstance(v, bool)))
+_converter.register_structure_hook(
+    int, _strict("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool))
+)
+_converter.register_structure_hook(float, _strict("a number", _is_number, float))
+_converter.register_structure_hook(str, _strict("a string", lambda v: isinstance(v, str)))
+_converter.register_structure_hook_func(
+    lambda t: t == _STRINGS,
+    _strict(
+        "a list of non-empty strings",
+        lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v),
+        tuple,
+    ),
+)
+_converter.register_unstructure_hook_factory(
+    dataclasses.is_dataclass,
+    lambda cls: make_dict_unstructure_fn(
+        cls, _converter, **{f.name: override(rename=camel(f.name)) for f in dataclasses.fields(cls)}
+    ),
+)
+
+# The warnings of the parse in progress.
+_warnings: ContextVar[list[str]] = ContextVar("settings_warnings")
+
+
+def _constraint_problem(value: Any, meta: Any) -> str:
+    """Why ``value`` (of the right type) breaks ``meta``'s constraints ('' if it does not)."""
+    if "enum" in meta and value not in meta["enum"]:
+        return f"{json.dumps(value)} is not one of {', '.join(meta['enum'])}"
+    if "pattern" in meta and not re.match(meta["pattern"], value):
+        return f"{json.dumps(value)} is not valid"
+    if "minimum" in meta and value < meta["minimum"]:
+        return f"{value} is below the minimum {meta['minimum']}"
+    if "maximum" in meta and value > meta["maximum"]:
+        return f"{value} is above the maximum {meta['maximum']}"
+    return ""
+
+
+def _value_hook(typ: Any, meta: Any, default: Any, where: str) -> typing.Callable[[Any, Any], Any]:
+    """Structures one leaf setting; a bad value warns and gives ``default``."""
+
+    def hook(value: Any, _type: Any) -> Any:
+        if value is None:
+            return default
+        try:
+            out = _converter.structure(value, typ)
+            problem = _constraint_problem(value, meta)
+        except _Invalid as error:
+            problem = str(error)
+        if problem:
+            _warnings.get().append(f"{where}: {problem}; using the default {json.dumps(default)}")
+            return default
+        return out
+
+    return hook
+
+
+def _object_hook(cls: type, default: Any, where: str) -> typing.Callable[[Any, Any], Any]:
+    """Structures a settings object at ``where``: absent keys keep ``default``'s values (which, for a
+    nested object, may differ from its class's), unknown keys are reported and ignored."""
+    overrides = {}
+    for f, typ in _fields(cls):
+        value, key = getattr(default, f.name), camel(f.name)
+        if dataclasses.is_dataclass(typ):
+            hook = _object_hook(typ, value, f"{where}.{key}")
+        else:
+            hook = _value_hook(typ, f.metadata, value, f"{where}.{key}")
+        overrides[f.name] = override(rename=key, struct_hook=hook)
+    structure = make_dict_structure_fn(
+        cls, _converter, _cattrs_forbid_extra_keys=False, **overrides
+    )
+    defaults = to_wire(default)
+
+    def hook(value: Any, _type: Any) -> Any:
+        if value is None:
+            return default
+        if not isinstance(value, dict):
+            _warnings.get().append(f"{where}: expected an object; using the defaults")
+            return default
+        out = structure({**defaults, **value}, cls)
+        for key in value:
+            if key not in defaults:
+                _warnings.get().append(f"{where}.{key}: unknown setting, ignored")
+        return out
+
+    return hook
 
 
 # -- parsing --------------------------------------------------------------------------------------
@@ -247,70 +367,16 @@ def parse(raw: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:
     if not isinstance(raw, dict):
         warnings.append(f"{SECTION}: expected an object, got {type(raw).__name__}; using defaults")
         raw = {}
-    return _parse_object(Settings(), raw, SECTION, warnings), warnings
+    token = _warnings.set(warnings)
+    try:
+        return _structure_settings()(raw, Settings), warnings
+    finally:
+        _warnings.reset(token)
 
 
-def _parse_object(defaults: Any, raw: dict, path: str, warnings: list[str]) -> Any:
-    """``defaults`` with the valid values of ``raw`` put in."""
-    values: dict[str, Any] = {}
-    known = set()
-    for f, typ in _fields(type(defaults)):
-        key = camel(f.name)
-        known.add(key)
-        if key not in raw or raw[key] is None:
-            continue
-        value = raw[key]
-        where = f"{path}.{key}"
-        if dataclasses.is_dataclass(typ):
-            if isinstance(value, dict):
-                values[f.name] = _parse_object(getattr(defaults, f.name), value, where, warnings)
-            else:
-                warnings.append(f"{where}: expected an object; using the defaults")
-            continue
-        problem = _check(value, typ, f.metadata)
-        if problem:
-            default = getattr(defaults, f.name)
-            warnings.append(f"{where}: {problem}; using the default {json.dumps(default)}")
-        elif _is_list(typ):
-            values[f.name] = tuple(value)
-        else:
-            values[f.name] = float(value) if typ is float else value
-    for key in raw:
-        if key not in known:
-            warnings.append(f"{path}.{key}: unknown setting, ignored")
-    return dataclasses.replace(defaults, **values)
-
-
-def _is_list(typ: Any) -> bool:
-    """Whether ``typ`` is a list setting (``tuple[str, ...]``: a JSON array of strings)."""
-    return typing.get_origin(typ) is tuple
-
-
-def _check(value: Any, typ: Any, meta: Any) -> str:
-    """Why ``value`` is not a valid ``typ`` under ``meta``'s constraints ('' if it is)."""
-    if _is_list(typ):
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            return f"expected a list of non-empty strings, got {json.dumps(value)}"
-        return ""
-    if typ is bool:
-        if not isinstance(value, bool):
-            return f"expected true or false, got {json.dumps(value)}"
-        return ""
-    if typ is int and (not isinstance(value, int) or isinstance(value, bool)):
-        return f"expected an integer, got {json.dumps(value)}"
-    if typ is float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-        return f"expected a number, got {json.dumps(value)}"
-    if typ is str and not isinstance(value, str):
-        return f"expected a string, got {json.dumps(value)}"
-    if "enum" in meta and value not in meta["enum"]:
-        return f"{json.dumps(value)} is not one of {', '.join(meta['enum'])}"
-    if "pattern" in meta and not re.match(meta["pattern"], value):
-        return f"{json.dumps(value)} is not valid"
-    if "minimum" in meta and value < meta["minimum"]:
-        return f"{value} is below the minimum {meta['minimum']}"
-    if "maximum" in meta and value > meta["maximum"]:
-        return f"{value} is above the maximum {meta['maximum']}"
-    return ""
+@functools.cache
+def _structure_settings() -> typing.Callable[[Any, Any], Settings]:
+    return _object_hook(Settings, Settings(), SECTION)
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -320,13 +386,7 @@ _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 def to_wire(settings: Any) -> dict[str, Any]:
     """The camelCase object a client would send for ``settings``."""
-    out: dict[str, Any] = {}
-    for f, _ in _fields(type(settings)):
-        value = getattr(settings, f.name)
-        if dataclasses.is_dataclass(value):
-            value = to_wire(value)
-        out[camel(f.name)] = list(value) if isinstance(value, tuple) else value
-    return out
+    return _converter.unstructure(settings)
 
 
 def json_schema() -> dict[str, Any]:
@@ -346,7 +406,7 @@ def _object_schema(defaults: Any, doc: str) -> dict[str, Any]:
         if dataclasses.is_dataclass(typ):
             props[camel(f.name)] = _object_schema(value, f.metadata["doc"])
             continue
-        if _is_list(typ):
+        if typ == _STRINGS:
             prop: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
             value = list(value)
         else:
