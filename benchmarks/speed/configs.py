@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diffusion_lsp.engine.candidates import MULTI_LINE_LADDER
+from diffusion_lsp.engine.tiny_gemma import VISION_SMALL
 
 DREAM_MASK_ID = 151666  # Dream's mask id, an ordinary row of the 152064-row embedding
 
@@ -123,17 +124,6 @@ GEMMA_TINY = {
     "top_k_experts": 2,
     "moe_intermediate_size": 32,
     "max_position_embeddings": 4096,
-}
-# The vision tower plays no part in text infilling; a small one keeps memory for the text model.
-VISION_SMALL = {
-    "model_type": "gemma4_vision",
-    "hidden_size": 16,
-    "intermediate_size": 32,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 2,
-    "head_dim": 8,
-    "position_embedding_size": 64,
 }
 
 
