@@ -87,8 +87,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from diffusion_lsp.engine import load_engine
     from diffusion_lsp.engine.api import InfillRequest, ModelSpec
-    from diffusion_lsp.engine.fastpath import DualCacheDenoiser
-    from diffusion_lsp.engine.masked import MaskedDenoiser
+    from diffusion_lsp.engine.masked.cache import DualCacheDenoiser
+    from diffusion_lsp.engine.masked.denoiser import MaskedDenoiser
 
     default = load_engine(ModelSpec())
     if not (isinstance(default.denoiser, DualCacheDenoiser) and default.denoiser.share_prefill):
@@ -164,7 +164,7 @@ def main() -> int:
         if stats is not None:
             print(
                 f"{name}: {stats.prefills} prefills ({stats.shared_prefills} shared) of "
-                f"{max(stats.tokens_encoded)} slots per row, {stats.block_steps} block steps"
+                f"{max(stats.tokens_encoded)} slots per row, {stats.span_steps} span steps"
             )
     return 0
 

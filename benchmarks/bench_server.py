@@ -181,7 +181,7 @@ def report(fake: dict[str, list[float]], model: dict[str, list[float]] | None) -
     if model is not None:
         lines += [
             "**End to end, tiny random masked-diffusion model on the CPU** (ModernBERT-style, 122k",
-            "parameters, from `diffusion_lsp.engine.tiny`; automatic budget: 8 steps, up to 24 tokens,",
+            "parameters, from `diffusion_lsp.engine.testing.tiny`; automatic budget: 8 steps, up to 24 tokens,",
             "3 alternatives). Its text is garbage; the time is a real denoising loop.",
             "",
             *table(model),
@@ -219,7 +219,7 @@ async def main() -> None:
     fake = await measure(True, {}, args.runs, warmup=20)
     model = None
     if args.model_runs:
-        from diffusion_lsp.engine.tiny import build_masked
+        from diffusion_lsp.engine.testing.tiny import build_masked
 
         with tempfile.TemporaryDirectory() as tmp:
             path = str(build_masked(tmp, seed=0))

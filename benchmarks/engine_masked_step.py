@@ -14,9 +14,9 @@ import time
 import torch
 
 from diffusion_lsp.engine.candidates import MULTI_LINE_LADDER, default_lengths
-from diffusion_lsp.engine.masked import MaskedDenoiser
-from diffusion_lsp.engine.policy import TopKPerStep
-from diffusion_lsp.engine.sampler import denoise, row_generators
+from diffusion_lsp.engine.masked.denoiser import MaskedDenoiser
+from diffusion_lsp.engine.masked.loop import denoise, row_generators
+from diffusion_lsp.engine.masked.policy import TopKPerStep
 from diffusion_lsp.engine.tokens import build_canvas
 
 ARCHS = {

@@ -29,7 +29,7 @@ export PYTHONPATH=$PWD:$PWD/kernels${PYTHONPATH:+:$PYTHONPATH}
 # image lacks (pytest-lsp, pytest-asyncio), so they are overridden here.
 timeout "${TEST_TIMEOUT:-150}" python3 -m pytest -q -p no:cacheprovider \
   -o addopts="--import-mode=importlib -ra" -o filterwarnings=default \
-  tests/engine/test_gemma_graphs.py tests/engine/test_fp8.py tests/engine/test_fastpath.py \
+  tests/engine/block/test_graphs.py tests/engine/test_fp8.py tests/engine/masked/test_cache.py \
   tests/kernels >"$OUT/gpu-tests.txt" 2>&1
 echo "gpu tests: exit $?"
 tail -n 3 "$OUT/gpu-tests.txt"

@@ -18,7 +18,7 @@ from benchmarks.speed.measure import Clock, Run, random_tokens, summary
 
 class GraphedAR:
     """Baseline (c) for the dense model, not the product: token-by-token greedy decoding of the
-    same backbone (causal, the engine's ``fastpath`` stack) with a static KV cache, and the decode
+    same backbone (causal, the engine's ``masked.stacks`` forward) with a static KV cache, and the decode
     step (forward, argmax, cache write, position bump) captured as one CUDA graph, which is what
     transformers' ``generate`` with a static cache and ``torch.compile(mode="reduce-overhead")``
     does. On the CPU the same step runs eagerly."""
@@ -112,7 +112,7 @@ def gemma_ar_greedy(model: Any, prompt: Any, n: int) -> Any:
     import torch
     from transformers import DynamicCache
 
-    from diffusion_lsp.engine.gemma_cache import cache_kwarg
+    from diffusion_lsp.engine.block.cache import cache_kwarg
 
     enc_kw = cache_kwarg(model.model.encoder)
     with torch.inference_mode():
@@ -134,7 +134,7 @@ def gemma_ar_greedy(model: Any, prompt: Any, n: int) -> Any:
 class FusedSamplerLoop:
     """Not the product: DiffusionGemma's denoising steps with the fused Triton row sampler
     (``diffusion_lsp_kernels.sample_rows``: one pass for the sample and the entropy) in place of the
-    engine's softmax, multinomial and entropy passes. The prompt cache (``gemma_cache.PromptCache``)
+    engine's softmax, multinomial and entropy passes. The prompt cache (``block.cache.PromptCache``)
     and the canvas decoder step (``decoder``) are the engine's, so only the sampling differs. Fixed
     steps, every canvas slot free: at step s the lowest-entropy (s+1)/S of the canvas is kept, the
     rest renoised."""
@@ -142,7 +142,7 @@ class FusedSamplerLoop:
     name = "fused-sampler baseline (engine prompt cache and decoder step, fused sampler)"
 
     def __init__(self, model: Any, decoder: Any) -> None:
-        from diffusion_lsp.engine.gemma_cache import PromptCache
+        from diffusion_lsp.engine.block.cache import PromptCache
 
         self.model = model
         self.decoder = decoder

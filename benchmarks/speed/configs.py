@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diffusion_lsp.engine.candidates import MULTI_LINE_LADDER
-from diffusion_lsp.engine.tiny_gemma import VISION_SMALL
+from diffusion_lsp.engine.testing.tiny_gemma import VISION_SMALL
 
 DREAM_MASK_ID = 151666  # Dream's mask id, an ordinary row of the 152064-row embedding
 

@@ -31,11 +31,11 @@ def dense_canvas(
 
 
 def engine_loop(mask_id: int) -> tuple[str, Callable[..., Any]]:
-    """The engine's masked denoising loop (``diffusion_lsp.engine.sampler.denoise``), greedy, the
+    """The engine's masked denoising loop (``diffusion_lsp.engine.masked.loop.denoise``), greedy, the
     most confident tokens committed on an even schedule (``policy.TopKPerStep``), one denoiser call
     per step. Returns its name (reported) and ``loop(denoiser, x, attention, free, steps)``."""
-    from diffusion_lsp.engine.policy import TopKPerStep
-    from diffusion_lsp.engine.sampler import denoise, row_generators
+    from diffusion_lsp.engine.masked.loop import denoise, row_generators
+    from diffusion_lsp.engine.masked.policy import TopKPerStep
 
     def loop(den: Any, x: Any, attention: Any, free: Any, steps: int) -> Any:
         return denoise(
@@ -50,7 +50,7 @@ def engine_loop(mask_id: int) -> tuple[str, Callable[..., Any]]:
             generators=row_generators([0] * x.shape[0], x.device),
         ).tokens
 
-    return "diffusion_lsp.engine.sampler.denoise", loop
+    return "diffusion_lsp.engine.masked.loop.denoise", loop
 
 
 def weight_bytes(model: Any, skip_embedding: bool = True) -> int:
@@ -76,7 +76,7 @@ def bench_dense(
     import torch
     from transformers import Qwen2ForCausalLM
 
-    from diffusion_lsp.engine.fastpath import DualCacheDenoiser
+    from diffusion_lsp.engine.masked.cache import DualCacheDenoiser
 
     clock = Clock(device)
     cfg = dense_config(tiny)
@@ -187,7 +187,7 @@ def bench_dense(
     }
     run.log(f"candidates: {res['candidates']}")
 
-    # Crossover: a block step per canvas length against one autoregressive token.
+    # Crossover: a span step per canvas length against one autoregressive token.
     sweep = []
     ar = GraphedAR(stack, max_len=ctx_a + 16, max_new=9)
     prompt = x[:, :ctx_a]
@@ -223,8 +223,8 @@ def bench_dense_fp8(
     activations quantized per token): latency, and agreement of the greedy tokens with bf16."""
     import torch
 
-    from diffusion_lsp.engine.fastpath import DualCacheDenoiser
     from diffusion_lsp.engine.fp8 import quantize_linears, supported
+    from diffusion_lsp.engine.masked.cache import DualCacheDenoiser
 
     if device.type == "cuda" and not supported(device):
         return {"skipped": "no FP8 matrix units on this GPU"}

@@ -18,25 +18,25 @@ from diffusion_lsp.engine.candidates import SINGLE_LINE_LADDER
 
 
 class GemmaEngine:
-    """The engine's DiffusionGemma path on token ids: ``gemma_cache.PromptCache`` (exact prompt
-    cache per document, extended with only the new tokens) and ``gemma_loop.denoise`` (decoder over
+    """The engine's DiffusionGemma path on token ids: ``block.cache.PromptCache`` (exact prompt
+    cache per document, extended with only the new tokens) and ``block.loop.denoise`` (decoder over
     the canvas, logits at free positions, entropy-bounded acceptance), with a fixed step count.
-    ``graphs``: the canvas decoder step from ``gemma_graphs`` (static shapes, CUDA graphs) instead
+    ``graphs``: the canvas decoder step from ``block.graphs`` (static shapes, CUDA graphs) instead
     of transformers' decoder called eagerly."""
 
     def __init__(self, model: Any, graphs: bool) -> None:
-        from diffusion_lsp.engine.gemma_cache import PromptCache
-        from diffusion_lsp.engine.gemma_graphs import GraphedCanvasDecoder
-        from diffusion_lsp.engine.gemma_loop import EagerCanvasDecoder, Row, Schedule
-        from diffusion_lsp.engine.gemma_loop import denoise as gemma_denoise
-        from diffusion_lsp.engine.gemma_sampling import DiffusionSettings
+        from diffusion_lsp.engine.block.cache import PromptCache
+        from diffusion_lsp.engine.block.graphs import GraphedCanvasDecoder
+        from diffusion_lsp.engine.block.loop import EagerCanvasDecoder, Row, Schedule
+        from diffusion_lsp.engine.block.loop import denoise as gemma_denoise
+        from diffusion_lsp.engine.block.policy import DiffusionSettings
 
         self.model = model
         self.cache = PromptCache()
         self.encoded: list[int] = []
         self.decoder = GraphedCanvasDecoder(model) if graphs else EagerCanvasDecoder(model)
-        self.name = "diffusion_lsp.engine.gemma_loop.denoise + gemma_cache.PromptCache" + (
-            " + gemma_graphs.GraphedCanvasDecoder" if graphs else " (eager decoder)"
+        self.name = "diffusion_lsp.engine.block.loop.denoise + block.cache.PromptCache" + (
+            " + block.graphs.GraphedCanvasDecoder" if graphs else " (eager decoder)"
         )
         self._row, self._schedule, self._denoise = Row, Schedule, gemma_denoise
         text = model.config.get_text_config()

@@ -365,11 +365,11 @@ def _load_engine(spec: ModelSpec, progress: Progress | None) -> Engine:
     )
     report("building the engine", 0.95)
     if family == "block":
-        from diffusion_lsp.engine.gemma import BlockDiffusionEngine
+        from diffusion_lsp.engine.block.engine import BlockDiffusionEngine
 
         engine: Engine = BlockDiffusionEngine(model, tokenizer, info=info, spec=spec)
     else:
-        from diffusion_lsp.engine.masked_engine import MaskedDiffusionEngine
+        from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
 
         engine = MaskedDiffusionEngine(model, tokenizer, info, spec)
     engine.warmup(lambda message, done: report(message, 0.95 + 0.05 * done))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from diffusion_lsp.engine.candidates import cut_single_line
-from diffusion_lsp.engine.context import window
+from diffusion_lsp.engine.window import window
 
 if TYPE_CHECKING:
     import torch

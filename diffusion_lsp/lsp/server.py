@@ -253,7 +253,7 @@ def build_server(fake_engine: bool = False) -> DiffusionLanguageServer:
     )
 
     if fake_engine:
-        from diffusion_lsp.engine.fake import load_fake_engine
+        from diffusion_lsp.engine.testing.fake import load_fake_engine
 
         server = DiffusionLanguageServer(load_fake_engine)
     else:

@@ -7,14 +7,14 @@ import pytest
 
 @pytest.fixture(scope="session")
 def masked_dir(tmp_path_factory):
-    from diffusion_lsp.engine.tiny import build_masked
+    from diffusion_lsp.engine.testing.tiny import build_masked
 
     return build_masked(tmp_path_factory.mktemp("tiny-masked"), seed=0)
 
 
 @pytest.fixture(scope="session")
 def shifted_dir(tmp_path_factory):
-    from diffusion_lsp.engine.tiny import build_shifted
+    from diffusion_lsp.engine.testing.tiny import build_shifted
 
     return build_shifted(tmp_path_factory.mktemp("tiny-shifted"), seed=0)
 

@@ -89,7 +89,7 @@ def test_doctor_reports_torch_dtype_model_and_grammars(masked_dir, capsys):
 
 
 def test_doctor_load_says_how_a_step_runs(masked_dir, tmp_path, capsys):
-    from diffusion_lsp.engine.tiny_gemma import build
+    from diffusion_lsp.engine.testing.tiny_gemma import build
 
     assert main(["doctor", "--model", str(masked_dir), "--load"]) == 0
     out = capsys.readouterr().out

@@ -46,7 +46,7 @@ def test_an_fp8_linear_computes_the_quantized_product():
 def test_quantize_linears_leaves_heads_embeddings_and_routers_alone(tmp_path):
     from transformers import DiffusionGemmaForBlockDiffusion
 
-    from diffusion_lsp.engine.tiny_gemma import build
+    from diffusion_lsp.engine.testing.tiny_gemma import build
 
     model = DiffusionGemmaForBlockDiffusion.from_pretrained(build(tmp_path / "g")).eval()
     n = quantize_linears(model)
@@ -64,7 +64,7 @@ def test_a_quantized_masked_model_still_infills(masked_dir):
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from diffusion_lsp.engine.api import EngineInfo, InfillRequest
-    from diffusion_lsp.engine.masked_engine import MaskedDiffusionEngine
+    from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
 
     model = AutoModelForMaskedLM.from_pretrained(masked_dir).eval()
     assert quantize_linears(model) > 0

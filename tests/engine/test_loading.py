@@ -127,7 +127,7 @@ def test_trust_remote_code_is_never_passed_for_a_native_model(masked_dir, monkey
 
 
 def test_tiny_builder_is_deterministic(tmp_path):
-    from diffusion_lsp.engine.tiny import build_masked
+    from diffusion_lsp.engine.testing.tiny import build_masked
 
     a = build_masked(tmp_path / "a", seed=3)
     b = build_masked(tmp_path / "b", seed=3)

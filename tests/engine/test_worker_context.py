@@ -15,7 +15,7 @@ from diffusion_lsp.engine.candidates import (
     rank,
     trim_filler,
 )
-from diffusion_lsp.engine.context import window
+from diffusion_lsp.engine.window import window
 from diffusion_lsp.engine.worker import Worker
 
 

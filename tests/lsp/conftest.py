@@ -58,7 +58,7 @@ async def client(lsp_client: Client, request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The tiny random masked-diffusion model (ModernBERT + its own tokenizer), built once."""
-    from diffusion_lsp.engine.tiny import build_masked
+    from diffusion_lsp.engine.testing.tiny import build_masked
 
     return str(build_masked(tmp_path_factory.mktemp("tiny-model"), seed=0))
 

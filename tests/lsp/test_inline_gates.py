@@ -18,7 +18,7 @@ from lsp_support import TEXT_ADD, Client, pos, rng
 from lsprotocol import types
 
 from diffusion_lsp.engine import api
-from diffusion_lsp.engine.fake import FakeEngine, FakeOptions
+from diffusion_lsp.engine.testing.fake import FakeEngine, FakeOptions
 from diffusion_lsp.lsp import inline
 from diffusion_lsp.lsp.server import build_server
 from diffusion_lsp.lsp.settings import DebounceSettings, InlineSettings, Settings

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             sys.executable,
             "-m",
-            "diffusion_lsp.engine.tiny",
+            "diffusion_lsp.engine.testing.tiny",
             "--out",
             str(args.out),
             "--family",

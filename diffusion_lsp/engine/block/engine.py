@@ -1,8 +1,8 @@
 """The DiffusionGemma engine: infill and refine requests in, ranked candidates out.
 
-Builds the prompt and canvases for the chosen infill mode (``gemma_prompt``), gets the prompt's encoder
+Builds the prompt and canvases for the chosen infill mode (``block.prompt``), gets the prompt's encoder
 cache from the per-document ``PromptCache`` (encoding only new tokens), denoises every candidate hole
-length in one batch (``gemma_loop``), then trims, decodes and ranks the candidates.
+length in one batch (``block.loop``), then trims, decodes and ranks the candidates.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from diffusion_lsp.engine.api import (
     Result,
     Timings,
 )
-from diffusion_lsp.engine.candidates import cut_single_line, default_lengths, rank, trim_filler
-from diffusion_lsp.engine.gemma_cache import PrefillStats, PromptCache
-from diffusion_lsp.engine.gemma_loop import Row, RowResult, Schedule, denoise, score_tokens
-from diffusion_lsp.engine.gemma_prompt import (
+from diffusion_lsp.engine.block.cache import PrefillStats, PromptCache
+from diffusion_lsp.engine.block.loop import Row, RowResult, Schedule, denoise, score_tokens
+from diffusion_lsp.engine.block.policy import DiffusionSettings
+from diffusion_lsp.engine.block.prompt import (
     Prompt,
     inpaint_prompt,
     inpaint_suffix,
@@ -36,7 +36,7 @@ from diffusion_lsp.engine.gemma_prompt import (
     resolve_mode,
     strip_fences,
 )
-from diffusion_lsp.engine.gemma_sampling import DiffusionSettings
+from diffusion_lsp.engine.candidates import cut_single_line, default_lengths, rank, trim_filler
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,11 @@ class BlockDiffusionEngine:
         pad = {self.settings.pad_id} if self.settings.pad_id is not None else set()
         self.filler_ids = frozenset((special | pad) - self.stop_ids)
         # ``cuda_graphs``: the canvas decoder step on static shapes, replayed as CUDA graphs
-        # (``gemma_graphs``). None: on a CUDA device; False: transformers' decoder, eager.
+        # (``block.graphs``). None: on a CUDA device; False: transformers' decoder, eager.
         on_cuda = getattr(getattr(model, "device", None), "type", "cpu") == "cuda"
         self.decoder = None
         if cuda_graphs or (cuda_graphs is None and on_cuda):
-            from diffusion_lsp.engine.gemma_graphs import GraphedCanvasDecoder
+            from diffusion_lsp.engine.block.graphs import GraphedCanvasDecoder
 
             self.decoder = GraphedCanvasDecoder(model)
 
@@ -91,7 +91,7 @@ class BlockDiffusionEngine:
         context bucket up to ``context_tokens`` now, at load, so that no request waits for one."""
         if self.decoder is None:
             return
-        from diffusion_lsp.engine.gemma_graphs import CONTEXT_BUCKETS, WIDTH_BUCKETS
+        from diffusion_lsp.engine.block.graphs import CONTEXT_BUCKETS, WIDTH_BUCKETS
 
         canvas = self.settings.canvas_length
         rows = {len(default_lengths(64, single)) for single in (True, False)}

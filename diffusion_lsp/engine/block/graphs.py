@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from diffusion_lsp.engine.gemma_cache import cache_kwarg
+from diffusion_lsp.engine.block.cache import cache_kwarg
+from diffusion_lsp.engine.static_shapes import bucket, capture
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +36,6 @@ Progress = Callable[[str, float], None]  # (message, fraction done)
 CONTEXT_BUCKETS = (512, 1024, 2048, 4096, 8192, 16384, 32768)  # prompt tokens, global layers
 WIDTH_BUCKETS = (32, 64, 128, 256)  # canvas slots
 BATCH_BUCKETS = (1, 2, 4, 8)  # canvas rows
-
-
-def bucket(n: int, buckets: Sequence[int]) -> int:
-    """The smallest bucket that holds ``n``, or ``n`` rounded up to a multiple of the largest."""
-    for b in buckets:
-        if n <= b:
-            return b
-    top = buckets[-1]
-    return -(-n // top) * top
 
 
 @dataclass
@@ -71,10 +63,10 @@ class GraphStats:
 
 
 class GraphedCanvasDecoder:
-    """A canvas-decoder step for ``gemma_loop.denoise`` with static shapes and CUDA graphs.
+    """A canvas-decoder step for ``block.loop.denoise`` with static shapes and CUDA graphs.
 
     The loop calls ``start(cache, batch)`` once per request, then ``step(...)`` once per denoising
-    step, as with ``gemma_loop.EagerCanvasDecoder``.
+    step, as with ``block.loop.EagerCanvasDecoder``.
     """
 
     def __init__(
@@ -295,17 +287,9 @@ class GraphedCanvasDecoder:
         import torch
 
         with torch.no_grad():
-            # Warm up on a side stream (cuBLAS handles, autotuning), then capture.
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                self._forward(g, context)
-            torch.cuda.current_stream().wait_stream(side)
             # One memory pool for every graph: only one replays at a time.
             live = [o.graph for o in self._graphs.values() if o.graph is not None]
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=live[0].pool() if live else None):
-                hidden = self._forward(g, context)
+            graph, hidden = capture(lambda: self._forward(g, context), live[0] if live else None)
         return graph, hidden
 
     def _forward(self, g: _Graph, context: int) -> Any:

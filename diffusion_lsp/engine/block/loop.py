@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from diffusion_lsp.engine.api import CancelToken
-from diffusion_lsp.engine.gemma_cache import cache_kwarg, expand
-from diffusion_lsp.engine.gemma_sampling import (
+from diffusion_lsp.engine.block.cache import cache_kwarg, expand
+from diffusion_lsp.engine.block.policy import (
     DiffusionSettings,
     StableAndConfident,
     entropy,
@@ -67,7 +67,7 @@ def denoise(
 ) -> tuple[list[RowResult], int]:
     """Denoise ``rows`` against the batch-1 prompt ``cache`` (only read). Returns results and the
     number of decoder calls. ``decoder``: the canvas-decoder step (default: transformers' decoder,
-    eager; ``gemma_graphs.GraphedCanvasDecoder`` replays it as CUDA graphs)."""
+    eager; ``block.graphs.GraphedCanvasDecoder`` replays it as CUDA graphs)."""
     import torch
 
     device = model.device

@@ -1,4 +1,7 @@
-"""The masked-diffusion denoiser: one bidirectional forward over a canvas, logits at masked rows only.
+"""The masked-diffusion denoisers: ``pick_denoiser`` is the one place that chooses eager or cached.
+
+``MaskedDenoiser`` (eager) runs one bidirectional forward over a canvas, logits at masked rows only;
+``cache.DualCacheDenoiser`` (the fast path) recomputes only the span that holds the hole.
 
 The network runs over ``prefix + hole + suffix`` once per step; the LM head, the largest matrix of a
 small model, is applied only to the hidden states of the positions still masked. Models whose head
@@ -25,6 +28,31 @@ class Denoiser(Protocol):
         Returns logits [N, V] (float32) for the token at each row.
         """
         ...
+
+
+def pick_denoiser(
+    model: Any, shift: bool, *, fast_path: bool | None = None, remote_code: bool = False
+) -> Denoiser:
+    """The denoiser that runs ``model``: the dual cache (``cache.DualCacheDenoiser``) where it applies,
+    else one full forward per step (``MaskedDenoiser``).
+
+    ``fast_path=None``: the cache on a CUDA device for a layout ``stacks.py`` runs, and on any device
+    for ModernBERT (a small model the CPU serves, where re-running the whole canvas every step is what
+    makes it slow); True: wherever the layout is supported (the CPU too); False: never. On the CPU the
+    rows share one prefill (the prefill is most of a request there; on a GPU a batch of rows costs
+    about what one does). ``shift`` and ``remote_code`` as for ``MaskedDenoiser``.
+    """
+    from diffusion_lsp.engine.masked.stacks import layout
+
+    kind = layout(model)
+    if fast_path is not False and kind is not None:
+        param = next(model.parameters(), None)
+        cuda = param is not None and param.device.type == "cuda"
+        if fast_path or kind == "modernbert" or cuda:
+            from diffusion_lsp.engine.masked.cache import DualCacheDenoiser
+
+            return DualCacheDenoiser(model, shift, share_prefill=not cuda)
+    return MaskedDenoiser(model, shift, remote_code=remote_code)
 
 
 class MaskedDenoiser:

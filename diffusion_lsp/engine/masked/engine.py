@@ -24,9 +24,9 @@ from diffusion_lsp.engine.api import (
 )
 from diffusion_lsp.engine.candidates import default_lengths, rank, trim_filler
 from diffusion_lsp.engine.checkpoint import SpecialIds
-from diffusion_lsp.engine.masked import Denoiser
-from diffusion_lsp.engine.policy import ConfidenceThreshold, Policy
-from diffusion_lsp.engine.sampler import denoise, row_generators
+from diffusion_lsp.engine.masked.denoiser import Denoiser
+from diffusion_lsp.engine.masked.loop import denoise, row_generators
+from diffusion_lsp.engine.masked.policy import ConfidenceThreshold, Policy
 from diffusion_lsp.engine.tokens import (
     build_canvas,
     decode,
@@ -63,8 +63,7 @@ class MaskedDiffusionEngine:
         fast_path: bool | None = None,
     ) -> None:
         from diffusion_lsp.engine.checkpoint import shifts_logits, special_ids
-        from diffusion_lsp.engine.fastpath import fast_denoiser
-        from diffusion_lsp.engine.masked import MaskedDenoiser
+        from diffusion_lsp.engine.masked.denoiser import pick_denoiser
 
         self.model = model
         self.tokenizer = tokenizer
@@ -75,13 +74,9 @@ class MaskedDiffusionEngine:
         gen = getattr(model, "generation_config", None)
         self.special = special or special_ids(tokenizer, config, gen, model=info.model)
         self.shift = shifts_logits(config_dict) if shift is None else shift
-        # ``fast_path``: the dual-cache (and on CUDA graphed) denoiser. None: on a CUDA device for
-        # the llama-like models it supports, and on any device for ModernBERT (the CPU default
-        # model); False: one full forward per step.
-        self.denoiser = (
-            denoiser
-            or (fast_denoiser(model, self.shift, enabled=fast_path) if denoiser is None else None)
-            or MaskedDenoiser(model, self.shift, remote_code=bool(config_dict.get("auto_map")))
+        # ``fast_path``: the dual-cache (and on CUDA graphed) denoiser; ``pick_denoiser`` decides.
+        self.denoiser = denoiser or pick_denoiser(
+            model, self.shift, fast_path=fast_path, remote_code=bool(config_dict.get("auto_map"))
         )
         self.policy = policy or ConfidenceThreshold()
         self.default_steps = default_steps or getattr(gen, "steps", None)
@@ -269,6 +264,6 @@ class MaskedDiffusionEngine:
 
 def _context_sizes(limit: int) -> list[int]:
     """Context lengths whose buckets cover every context up to ``limit`` tokens."""
-    from diffusion_lsp.engine.fastpath import CONTEXT_BUCKETS
+    from diffusion_lsp.engine.masked.cache import CONTEXT_BUCKETS
 
     return [b for b in CONTEXT_BUCKETS if b < limit] + [limit]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from diffusion_lsp.engine.api import CancelToken
-from diffusion_lsp.engine.masked import Denoiser
-from diffusion_lsp.engine.policy import Policy
+from diffusion_lsp.engine.masked.denoiser import Denoiser
+from diffusion_lsp.engine.masked.policy import Policy
 
 if TYPE_CHECKING:
     import torch

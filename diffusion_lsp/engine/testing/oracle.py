@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-    from diffusion_lsp.engine.masked import Rows
+    from diffusion_lsp.engine.masked.denoiser import Rows
 
 
 class OracleDenoiser:

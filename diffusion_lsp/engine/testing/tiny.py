@@ -3,7 +3,7 @@
 For tests and demos: the weights are random, so the text they write is garbage; they prove the
 plumbing (loading, special ids, batching, shapes), never quality. Deterministic for a given seed.
 
-    python -m diffusion_lsp.engine.tiny --out DIR [--family masked|shifted|gemma] [--seed N]
+    python -m diffusion_lsp.engine.testing.tiny --out DIR [--family masked|shifted|gemma] [--seed N]
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def build_shifted(out_dir: str | Path, seed: int = 0) -> Path:
 
 
 def build_gemma(out_dir: str | Path, seed: int = 0) -> Path:
-    """A tiny random DiffusionGemma (``diffusion_lsp.engine.tiny_gemma``)."""
-    from diffusion_lsp.engine import tiny_gemma
+    """A tiny random DiffusionGemma (``diffusion_lsp.engine.testing.tiny_gemma``)."""
+    from diffusion_lsp.engine.testing import tiny_gemma
 
     return Path(tiny_gemma.build(out_dir, seed))
 
@@ -152,7 +152,7 @@ def _save(model: object, tokenizer: object, out_dir: str | Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m diffusion_lsp.engine.tiny", description=__doc__
+        prog="python -m diffusion_lsp.engine.testing.tiny", description=__doc__
     )
     parser.add_argument("--out", required=True, help="directory to write the model to")
     parser.add_argument("--family", choices=sorted(BUILDERS), default="masked")

@@ -16,8 +16,8 @@ from diffusion_lsp.engine.api import (
     ModelSpec,
     RefineRequest,
 )
-from diffusion_lsp.engine.gemma import BlockDiffusionEngine
-from diffusion_lsp.engine.gemma_prompt import HOLE, instruct_prompt, resolve_mode, strip_fences
+from diffusion_lsp.engine.block.engine import BlockDiffusionEngine
+from diffusion_lsp.engine.block.prompt import HOLE, instruct_prompt, resolve_mode, strip_fences
 
 PREFIX = (
     "import os\n\ndef add(a, b):\n    return a + b\n\nclass Point:\n    def norm(self):\n        "
@@ -39,7 +39,7 @@ def load(path, mode="inpaint"):
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from diffusion_lsp.engine.tiny_gemma import build
+    from diffusion_lsp.engine.testing.tiny_gemma import build
 
     return build(tmp_path_factory.mktemp("tiny-gemma"))
 

@@ -1,4 +1,4 @@
-"""The static-shape DiffusionGemma decoder step (``gemma_graphs``) on a tiny random checkpoint.
+"""The static-shape DiffusionGemma decoder step (``block.graphs``) on a tiny random checkpoint.
 
 Off CUDA the step runs eagerly on the same static buffers, masks and pools a CUDA graph replays, so
 these tests check what the graph computes: the same hidden states as transformers' decoder on the
@@ -9,10 +9,10 @@ per bucket. The CUDA test compares a replayed graph with the eager decoder on a 
 import pytest
 import torch
 
-from diffusion_lsp.engine.gemma_cache import PromptCache, encode_tokens
-from diffusion_lsp.engine.gemma_graphs import GraphedCanvasDecoder, bucket
-from diffusion_lsp.engine.gemma_loop import EagerCanvasDecoder, Row, Schedule, denoise
-from diffusion_lsp.engine.gemma_sampling import DiffusionSettings
+from diffusion_lsp.engine.block.cache import PromptCache, encode_tokens
+from diffusion_lsp.engine.block.graphs import GraphedCanvasDecoder
+from diffusion_lsp.engine.block.loop import EagerCanvasDecoder, Row, Schedule, denoise
+from diffusion_lsp.engine.block.policy import DiffusionSettings
 
 CODE = (
     "import os\n\ndef add(a, b):\n    return a + b\n\n"
@@ -25,7 +25,7 @@ SMALL = dict(context_buckets=(32, 64, 128), width_buckets=(8, 16, 32))
 def tiny(tmp_path_factory):
     from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 
-    from diffusion_lsp.engine.tiny_gemma import build
+    from diffusion_lsp.engine.testing.tiny_gemma import build
 
     path = build(tmp_path_factory.mktemp("tiny-gemma-graphs"))
     model = DiffusionGemmaForBlockDiffusion.from_pretrained(path).eval()
@@ -54,13 +54,6 @@ def step_inputs(model, cache, lengths, width, seed=0):
 def run_step(decoder, cache, canvas, sc, lengths, positions):
     decoder.start(cache, canvas.shape[0])
     return decoder.step(canvas, sc, lengths, positions)
-
-
-def test_bucket_rounds_up_and_past_the_largest():
-    assert bucket(1, (8, 16)) == 8
-    assert bucket(16, (8, 16)) == 16
-    assert bucket(17, (8, 16)) == 32
-    assert bucket(40, (8, 16)) == 48
 
 
 @pytest.mark.parametrize("with_sc", [False, True])
@@ -169,7 +162,7 @@ def test_a_failed_capture_falls_back_to_the_eager_static_step(tiny, prompt, monk
 
 def test_the_engine_uses_the_static_step_when_asked_and_agrees_with_eager(tiny):
     from diffusion_lsp.engine.api import EngineInfo, InfillRequest, ModelSpec
-    from diffusion_lsp.engine.gemma import BlockDiffusionEngine
+    from diffusion_lsp.engine.block.engine import BlockDiffusionEngine
 
     model, tok, path = tiny
     info = EngineInfo(str(path), "block", "cpu", "float32", 0, 0.0)

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from diffusion_lsp.engine.api import Cancelled, CancelToken
-from diffusion_lsp.engine.gemma_cache import PromptCache, encode_tokens, expand, fork
-from diffusion_lsp.engine.gemma_loop import Row, Schedule, denoise
-from diffusion_lsp.engine.gemma_sampling import DiffusionSettings, entropy_bound_accept, temperature
+from diffusion_lsp.engine.block.cache import PromptCache, encode_tokens, expand, fork
+from diffusion_lsp.engine.block.loop import Row, Schedule, denoise
+from diffusion_lsp.engine.block.policy import DiffusionSettings, entropy_bound_accept, temperature
 
 CODE = (
     "import os\n\ndef add(a, b):\n    return a + b\n\n"
@@ -27,7 +27,7 @@ STEPS = 4  # fewer than the checkpoint's 12, to keep the file fast
 def tiny(tmp_path_factory):
     from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 
-    from diffusion_lsp.engine.tiny_gemma import build
+    from diffusion_lsp.engine.testing.tiny_gemma import build
 
     path = build(tmp_path_factory.mktemp("tiny-gemma"))
     model = DiffusionGemmaForBlockDiffusion.from_pretrained(path).eval()

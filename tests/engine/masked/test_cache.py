@@ -7,13 +7,12 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from diffusion_lsp.engine.fastpath import (  # noqa: E402
+from diffusion_lsp.engine.masked.cache import (  # noqa: E402
     DualCacheDenoiser,
-    LlamaLikeStack,
-    block_bucket,
     context_bucket,
-    supports,
+    span_bucket,
 )
+from diffusion_lsp.engine.masked.stacks import LlamaLikeStack, supports  # noqa: E402
 
 MASK = 3
 
@@ -49,7 +48,7 @@ def canvas(prefix, hole, suffix, seed=0):
 
 
 def test_buckets():
-    assert [block_bucket(n) for n in (1, 8, 9, 33, 64, 65, 129)] == [8, 8, 16, 40, 64, 80, 160]
+    assert [span_bucket(n) for n in (1, 8, 9, 33, 64, 65, 129)] == [8, 8, 16, 40, 64, 80, 160]
     assert context_bucket(500) == 512 and context_bucket(513) == 768
     assert context_bucket(20000) == 20480
 
@@ -74,20 +73,20 @@ def test_stack_equals_hugging_face_bidirectional_forward(model):
 
 
 @pytest.mark.parametrize("shift", [False, True])
-def test_block_step_is_exact_while_the_hole_is_unchanged(model, shift):
+def test_span_step_is_exact_while_the_hole_is_unchanged(model, shift):
     tokens = canvas(9, 6, 5)[None]
     attention = torch.ones_like(tokens, dtype=torch.bool)
     rows = (torch.zeros(6, dtype=torch.long), torch.arange(9, 15))
     den = DualCacheDenoiser(model, shift=shift)
     first = den(tokens, attention, rows)  # prefill
-    second = den(tokens, attention, rows)  # block step over cached context
-    assert den.stats.prefills == 1 and den.stats.block_steps == 1
+    second = den(tokens, attention, rows)  # span step over cached context
+    assert den.stats.prefills == 1 and den.stats.span_steps == 1
     ref = bidirectional_logits(model, tokens, attention)[0]
     pos = rows[1] - (1 if shift else 0)
     torch.testing.assert_close(first, ref[pos], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(second, ref[pos], rtol=1e-4, atol=1e-4)
-    # only the block (hole + 1 for shifted models, bucketed) is run after the prefill
-    assert den.stats.tokens_encoded[1] == block_bucket(6 + shift) < den.stats.tokens_encoded[0]
+    # only the span (hole + 1 for shifted models, bucketed) is run after the prefill
+    assert den.stats.tokens_encoded[1] == span_bucket(6 + shift) < den.stats.tokens_encoded[0]
 
 
 def test_refresh_every_step_is_the_uncached_loop(model):
@@ -163,8 +162,8 @@ def test_shared_prefill_of_candidate_lengths(model):
     sel = rows[0] == 0
     torch.testing.assert_close(first_shared[sel], first_own[sel], rtol=1e-4, atol=1e-4)
     lay = shared._layout
-    ks = shared._kv_for(2, lay.ctx + lay.blk)[0]
-    ko = own._kv_for(2, lay.ctx + lay.blk)[0]
+    ks = shared._kv_for(2, lay.ctx + lay.span)[0]
+    ko = own._kv_for(2, lay.ctx + lay.span)[0]
     torch.testing.assert_close(ks[0, 1, :, : lay.ctx], ko[0, 1, :, : lay.ctx], rtol=1e-4, atol=1e-4)
 
 
@@ -174,7 +173,7 @@ def test_a_new_request_prefills_again(model):
     rows = (torch.zeros(3, dtype=torch.long), torch.arange(6, 9))
     for _ in range(2):  # a new attention tensor marks a new request
         den(tokens, torch.ones_like(tokens, dtype=torch.bool), rows)
-    assert den.stats.prefills == 2 and den.stats.block_steps == 0
+    assert den.stats.prefills == 2 and den.stats.span_steps == 0
 
 
 def test_shifted_hole_at_the_start_is_a_clear_error(model):
@@ -190,9 +189,9 @@ def test_shifted_hole_at_the_start_is_a_clear_error(model):
 
 def test_engine_takes_the_fast_path_where_asked(tmp_path):
     from diffusion_lsp.engine.api import EngineInfo, InfillRequest
-    from diffusion_lsp.engine.masked import MaskedDenoiser
-    from diffusion_lsp.engine.masked_engine import MaskedDiffusionEngine
-    from diffusion_lsp.engine.tiny import build_shifted
+    from diffusion_lsp.engine.masked.denoiser import MaskedDenoiser
+    from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
+    from diffusion_lsp.engine.testing.tiny import build_shifted
 
     path = build_shifted(tmp_path / "m")
     model = transformers.AutoModelForCausalLM.from_pretrained(path).eval()
@@ -211,7 +210,7 @@ def test_engine_takes_the_fast_path_where_asked(tmp_path):
     result = fast.infill(request)
     assert result.nfe == 4 and len(result.alternatives) >= 1
     den = fast.denoiser
-    assert den.stats.prefills == 1 and den.stats.block_steps == 3  # one pass, then blocks only
+    assert den.stats.prefills == 1 and den.stats.span_steps == 3  # one pass, then spans only
     assert den.stats.shared_prefills == 1  # on the CPU the two lengths share that pass
 
 
@@ -221,7 +220,7 @@ def test_cuda_graphs_equal_the_eager_step_and_are_captured_once(model):
     try:
         graphed = DualCacheDenoiser(gpu, shift=True)
         eager = DualCacheDenoiser(gpu, shift=True, cuda_graphs=False)
-        graphed.warmup([1], [5, 20], [30, 300])  # two block and two context buckets
+        graphed.warmup([1], [5, 20], [30, 300])  # two span and two context buckets
         captured = graphed.stats.captures
         assert captured == 4
         for prefix, hole, suffix in ((12, 5, 9), (200, 17, 40), (20, 3, 4)):
@@ -234,7 +233,7 @@ def test_cuda_graphs_equal_the_eager_step_and_are_captured_once(model):
             for den in (graphed, eager):
                 den(tokens, attention, rows)  # prefill
             changed = tokens.clone()
-            changed[0, prefix] = 50  # the block step sees a committed token
+            changed[0, prefix] = 50  # the span step sees a committed token
             torch.testing.assert_close(
                 graphed(changed, attention, rows),
                 eager(changed, attention, rows),

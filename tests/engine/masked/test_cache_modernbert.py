@@ -1,5 +1,5 @@
 """The dual cache on ModernBERT (tiny random and the embedded model): the stack equals the Hugging Face
-masked LM (local windows and padding included), a block step is exact while the context is unchanged,
+masked LM (local windows and padding included), a span step is exact while the context is unchanged,
 refresh_every=1 is the uncached loop, batched candidate lengths equal one at a time, a prefill shared
 by the candidate lengths gives each row the keys its own prefill would (exactly where the hole length is
 the shared one, rotated to its positions elsewhere), and the masked engine takes the cache, with the
@@ -10,12 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from diffusion_lsp.engine.fastpath import (  # noqa: E402
-    DualCacheDenoiser,
-    ModernBertStack,
-    fast_denoiser,
-    supports,
-)
+from diffusion_lsp.engine.masked.cache import DualCacheDenoiser  # noqa: E402
+from diffusion_lsp.engine.masked.denoiser import MaskedDenoiser, pick_denoiser  # noqa: E402
+from diffusion_lsp.engine.masked.stacks import ModernBertStack, supports  # noqa: E402
 from diffusion_lsp.models import embedded_model_path  # noqa: E402
 
 EMBEDDED = embedded_model_path()
@@ -70,8 +67,8 @@ def hole_rows(prefix, hole, batch=0):
 
 def test_supports_modernbert(tiny):
     assert supports(tiny)
-    assert isinstance(fast_denoiser(tiny, shift=False), DualCacheDenoiser)  # CPU, auto
-    assert fast_denoiser(tiny, shift=False, enabled=False) is None
+    assert isinstance(pick_denoiser(tiny, shift=False), DualCacheDenoiser)  # CPU, auto
+    assert isinstance(pick_denoiser(tiny, shift=False, fast_path=False), MaskedDenoiser)
 
 
 def test_stack_equals_hugging_face_with_padding(model):
@@ -115,14 +112,14 @@ def test_local_layers_in_chunks_equal_the_full_product(tiny, monkeypatch):
     torch.testing.assert_close(out["chunks"][1], out["full"][1], **TOL)
 
 
-def test_block_step_is_exact_while_the_context_is_unchanged(model):
+def test_span_step_is_exact_while_the_context_is_unchanged(model):
     tokens = canvas(model, 200, 7, 150)[None]
     attention = torch.ones_like(tokens, dtype=torch.bool)
     rows = hole_rows(200, 7)
     den = DualCacheDenoiser(model, shift=False)
     first = den(tokens, attention, rows)  # prefill
-    second = den(tokens, attention, rows)  # block step against cached, windowed context keys
-    assert den.stats.prefills == 1 and den.stats.block_steps == 1
+    second = den(tokens, attention, rows)  # span step against cached, windowed context keys
+    assert den.stats.prefills == 1 and den.stats.span_steps == 1
     assert den.stats.tokens_encoded[1] < den.stats.tokens_encoded[0] // 10
     ref = reference(model, tokens, attention)[0, 200:207]
     torch.testing.assert_close(first, ref, **TOL)
@@ -152,7 +149,7 @@ def test_batch_of_candidate_lengths_equals_one_at_a_time(model):
     tokens, attention, rows = candidate_batch(model, prefix, (3, 6, 9), suffix)
     den = DualCacheDenoiser(model, shift=False)
     den(tokens, attention, rows)
-    batched = den(tokens, attention, rows)  # a block step
+    batched = den(tokens, attention, rows)  # a span step
     for i, single in enumerate(singles):
         sel = rows[0] == i
         one = DualCacheDenoiser(model, shift=False)
@@ -177,9 +174,9 @@ def candidate_batch(model, prefix, holes, suffix, seed=3):
 
 
 def cached_kv(den):
-    """The request's keys and values [layers, B, heads, ctx + blk, hd] and its context bucket."""
+    """The request's keys and values [layers, B, heads, ctx + span, hd] and its context bucket."""
     lay = den._layout
-    keys, values = den._kv_for(lay.batch, lay.ctx + lay.blk)
+    keys, values = den._kv_for(lay.batch, lay.ctx + lay.span)
     return keys, values, lay.ctx
 
 
@@ -212,7 +209,7 @@ def test_shared_prefill_gives_rows_of_the_shared_hole_length_their_own_keys(tiny
     assert shared._layout.source == 1
     ks, vs, ctx = cached_kv(shared)
     ko, vo, _ = cached_kv(own)
-    for b in (1, 3):  # every slot, context and block, in every layer
+    for b in (1, 3):  # every slot, context and span, in every layer
         torch.testing.assert_close(ks[:, b], ko[:, b], **TOL)
         torch.testing.assert_close(vs[:, b], vo[:, b], **TOL)
         sel = rows[0] == b
@@ -223,9 +220,9 @@ def test_shared_prefill_gives_rows_of_the_shared_hole_length_their_own_keys(tiny
         torch.testing.assert_close(ks[0, b, :, :ctx], ko[0, b, :, :ctx], **TOL)
         torch.testing.assert_close(vs[0, b, :, :ctx], vo[0, b, :, :ctx], **TOL)
         assert not torch.allclose(ks[1:, b, :, :ctx], ko[1:, b, :, :ctx], atol=1e-4)
-    # later calls are block steps against the shared context, as without sharing
+    # later calls are span steps against the shared context, as without sharing
     shared(tokens, attention, rows)
-    assert shared.stats.prefills == 1 and shared.stats.block_steps == 1
+    assert shared.stats.prefills == 1 and shared.stats.span_steps == 1
 
 
 def test_shared_prefill_of_identical_rows_is_exact(tiny):
@@ -233,7 +230,7 @@ def test_shared_prefill_of_identical_rows_is_exact(tiny):
     tokens, attention, rows = candidate_batch(tiny, 120, (7, 7, 7), 90)
     shared = DualCacheDenoiser(tiny, shift=False, share_prefill=True)
     own = DualCacheDenoiser(tiny, shift=False)
-    for _ in range(2):  # the prefill, then a block step
+    for _ in range(2):  # the prefill, then a span step
         torch.testing.assert_close(
             shared(tokens, attention, rows), own(tokens, attention, rows), **TOL
         )
@@ -255,8 +252,7 @@ def test_rows_with_different_context_prefill_each_row(tiny):
 
 def test_engine_takes_the_cache_on_the_cpu_unless_told_not_to(tiny, masked_dir):
     from diffusion_lsp.engine.api import EngineInfo, InfillRequest
-    from diffusion_lsp.engine.masked import MaskedDenoiser
-    from diffusion_lsp.engine.masked_engine import MaskedDiffusionEngine
+    from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
 
     tok = transformers.AutoTokenizer.from_pretrained(masked_dir)
     info = EngineInfo(model=str(masked_dir), family="masked", device="cpu", dtype="float32")
@@ -269,9 +265,9 @@ def test_engine_takes_the_cache_on_the_cpu_unless_told_not_to(tiny, masked_dir):
     )
     result = auto.infill(request)
     assert result.nfe == 4 and len(result.alternatives) >= 1
-    # the two candidate lengths share one prefill, then block steps only
+    # the two candidate lengths share one prefill, then span steps only
     stats = auto.denoiser.stats
-    assert stats.prefills == stats.shared_prefills == 1 and stats.block_steps == 3
+    assert stats.prefills == stats.shared_prefills == 1 and stats.span_steps == 3
     order = [(c.text.strip() != "", "\ufffd" not in c.text, c.score) for c in result.alternatives]
     assert order == sorted(order, reverse=True)  # ranked as candidates.rank ranks, best first
     assert result.text == result.alternatives[0].text

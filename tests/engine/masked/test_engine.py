@@ -42,7 +42,7 @@ def test_special_ids_come_from_the_checkpoint(
 
 
 def test_refine_keeps_the_clamped_tokens(masked_engine, monkeypatch):
-    import diffusion_lsp.engine.masked_engine as module
+    import diffusion_lsp.engine.masked.engine as module
 
     seen = []
 
@@ -89,7 +89,7 @@ def test_head_on_masked_rows_equals_the_full_logits(request, which):
 @pytest.mark.parametrize("which", ["masked_engine", "shifted_engine"])
 @pytest.mark.parametrize("temperature", [0.0, 0.9])
 def test_batched_candidates_equal_one_at_a_time_runs(request, which, temperature):
-    from diffusion_lsp.engine.sampler import denoise, row_generators
+    from diffusion_lsp.engine.masked.loop import denoise, row_generators
 
     engine = request.getfixturevalue(which)
     lengths = (2, 5, 11)
@@ -123,7 +123,7 @@ def test_batched_candidates_equal_one_at_a_time_runs(request, which, temperature
 def test_clamped_tokens_never_change(shifted_engine, seed):
     import torch
 
-    from diffusion_lsp.engine.sampler import denoise, row_generators
+    from diffusion_lsp.engine.masked.loop import denoise, row_generators
     from diffusion_lsp.engine.tokens import build_canvas, encode
 
     engine = shifted_engine

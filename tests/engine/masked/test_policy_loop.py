@@ -7,10 +7,10 @@ import torch
 
 from diffusion_lsp.engine.api import Cancelled, CancelToken, EngineInfo, InfillRequest
 from diffusion_lsp.engine.checkpoint import SpecialIds
-from diffusion_lsp.engine.masked_engine import MaskedDiffusionEngine
-from diffusion_lsp.engine.oracle import OracleDenoiser
-from diffusion_lsp.engine.policy import ConfidenceThreshold, TopKPerStep
-from diffusion_lsp.engine.sampler import denoise, row_generators
+from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
+from diffusion_lsp.engine.masked.loop import denoise, row_generators
+from diffusion_lsp.engine.masked.policy import ConfidenceThreshold, TopKPerStep
+from diffusion_lsp.engine.testing.oracle import OracleDenoiser
 
 MASK, PAD, EOS, V = 9, 0, 1, 12
 

@@ -103,7 +103,7 @@ function makeModel(work) {
   if (process.env.DIFFUSION_LSP_E2E_MODEL !== undefined) return process.env.DIFFUSION_LSP_E2E_MODEL;
   const out = path.join(work, 'tiny-model');
   log(`making the tiny model in ${out}`);
-  execFileSync(python, ['-m', 'diffusion_lsp.engine.tiny', '--out', out], {
+  execFileSync(python, ['-m', 'diffusion_lsp.engine.testing.tiny', '--out', out], {
     stdio: 'inherit',
     env: { ...process.env, ...serverEnv },
   });
