@@ -1,4 +1,5 @@
-"""Candidate handling shared by both families: trimming filler tokens, and ranking by confidence."""
+"""Candidates, shared by both families: which hole lengths are tried (``hole_lengths``, the one place
+that decides), trimming filler tokens, and ranking by confidence."""
 
 from __future__ import annotations
 
@@ -76,3 +77,14 @@ def default_lengths(max_tokens: int, single_line: bool) -> tuple[int, ...]:
     ladder = SINGLE_LINE_LADDER if single_line else MULTI_LINE_LADDER
     lengths = tuple(n for n in ladder if n <= max_tokens)
     return lengths or (max(1, max_tokens),)
+
+
+def hole_lengths(
+    requested: Sequence[int] | None, max_tokens: int, single_line: bool, cap: int
+) -> tuple[int, ...]:
+    """The candidate hole lengths (tokens) a request is denoised at, ascending and distinct: the
+    request's own ``lengths``, else the ladder up to ``max_tokens``; each at least 1 and at most
+    ``cap`` (the longest hole the family has room for: ``max_tokens`` for the masked family, the
+    canvas left after the suffix for DiffusionGemma)."""
+    lengths = requested or default_lengths(max_tokens, single_line)
+    return tuple(sorted({min(max(1, n), cap) for n in lengths}))

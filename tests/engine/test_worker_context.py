@@ -12,6 +12,7 @@ from diffusion_lsp.engine.candidates import (
     SINGLE_LINE_LADDER,
     cut_single_line,
     default_lengths,
+    hole_lengths,
     rank,
     trim_filler,
 )
@@ -165,6 +166,13 @@ def test_rank_prefers_confident_non_empty_unique_texts():
     assert [c.text for c in broken] == ["ok", "a\ufffd", ""]
     assert default_lengths(16, single_line=True) == (4, 8, 16)
     assert default_lengths(2, single_line=True) == (2,)
+
+
+def test_hole_lengths_take_the_request_or_the_ladder_within_the_cap():
+    assert hole_lengths(None, 64, single_line=True, cap=64) == SINGLE_LINE_LADDER
+    assert hole_lengths(None, 32, single_line=False, cap=20) == (8, 16, 20)  # 32 capped to 20
+    assert hole_lengths((), 16, single_line=True, cap=16) == (4, 8, 16)  # empty: the ladder
+    assert hole_lengths((40, 0, 7, 7), 64, single_line=False, cap=32) == (1, 7, 32)
 
 
 def test_docs_state_the_engines_ladders():

@@ -36,7 +36,13 @@ from diffusion_lsp.engine.block.prompt import (
     resolve_mode,
     strip_fences,
 )
-from diffusion_lsp.engine.candidates import cut_single_line, default_lengths, rank, trim_filler
+from diffusion_lsp.engine.candidates import (
+    cut_single_line,
+    default_lengths,
+    hole_lengths,
+    rank,
+    trim_filler,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +115,15 @@ class BlockDiffusionEngine:
         )
         clock = _Clock(self.model)
         canvas = self.settings.canvas_length
-        lengths = request.lengths or default_lengths(request.max_tokens, request.single_line)
-        if any(n < 1 for n in lengths):
-            raise EngineError(f"hole lengths must be positive, got {lengths}.")
+        if request.lengths and any(n < 1 for n in request.lengths):
+            raise EngineError(f"hole lengths must be positive, got {request.lengths}.")
         if self.mode == "instruct":
-            lengths = _unique(min(n, canvas) for n in lengths)
+            room = canvas
         else:
-            reserve = len(inpaint_suffix(self.tokenizer, request.suffix, canvas // SUFFIX_SHARE))
-            lengths = _unique(min(n, canvas - reserve) for n in lengths)
+            room = canvas - len(
+                inpaint_suffix(self.tokenizer, request.suffix, canvas // SUFFIX_SHARE)
+            )
+        lengths = hole_lengths(request.lengths, request.max_tokens, request.single_line, cap=room)
         prompt = self._prompt(request, canvas - max(lengths))
         tokenize_ms = clock.lap()
         cache, stats = self._prefill(prompt, request.document, cancel)
@@ -315,7 +322,3 @@ def _check_common(max_tokens: int, steps: int | None, temp: float | None, contex
 
 def _seed(seed: int | None) -> int:
     return int.from_bytes(os.urandom(4), "little") if seed is None else int(seed)
-
-
-def _unique(values: Any) -> tuple[int, ...]:
-    return tuple(sorted(set(values)))

@@ -22,7 +22,7 @@ from diffusion_lsp.engine.api import (
     Result,
     Timings,
 )
-from diffusion_lsp.engine.candidates import default_lengths, rank, trim_filler
+from diffusion_lsp.engine.candidates import default_lengths, hole_lengths, rank, trim_filler
 from diffusion_lsp.engine.checkpoint import SpecialIds
 from diffusion_lsp.engine.masked.denoiser import Denoiser
 from diffusion_lsp.engine.masked.loop import denoise, row_generators
@@ -111,8 +111,7 @@ class MaskedDiffusionEngine:
             self.tokenizer, healed_prefix, request.suffix, request.context_tokens
         )
         max_tokens = max(1, request.max_tokens)
-        lengths = request.lengths or default_lengths(max_tokens, request.single_line)
-        lengths = tuple(sorted({min(max(1, n), max_tokens) for n in lengths}))
+        lengths = hole_lengths(request.lengths, max_tokens, request.single_line, cap=max_tokens)
         temperature = self._temperature(request.temperature)
         samples = max(1, request.alternatives) if temperature > 0 else 1
         plan = [(n, j) for n in lengths for j in range(samples)]
