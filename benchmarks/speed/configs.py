@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diffusion_lsp.engine.candidates import MULTI_LINE_LADDER
+from diffusion_lsp.engine.testing.tiny import QWEN2_SMALL
 from diffusion_lsp.engine.testing.tiny_gemma import VISION_SMALL
 
 DREAM_MASK_ID = 151666  # Dream's mask id, an ordinary row of the 152064-row embedding
@@ -64,15 +65,7 @@ def dense_config(tiny: bool) -> Any:
     from transformers import Qwen2Config
 
     if tiny:
-        return Qwen2Config(
-            vocab_size=1024,
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
-        )
+        return Qwen2Config(vocab_size=1024, **QWEN2_SMALL)  # the engine's tiny Qwen2 shapes
     return Qwen2Config(
         vocab_size=152064,
         hidden_size=3584,

@@ -14,6 +14,17 @@ from pathlib import Path
 
 VOCAB_SIZE = 600
 
+# The tiny Qwen2's shapes (the shifted stand-in for Dream and DiffuCoder), the one source: the speed
+# benchmark's tiny dense model (benchmarks/speed/configs.py) takes them from here.
+QWEN2_SMALL = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 4096,
+}
+
 # A little code to train the tokenizer on: enough to learn keywords, indentation and punctuation.
 CORPUS = [
     "def add(a, b):\n    return a + b\n",
@@ -113,12 +124,7 @@ def build_shifted(out_dir: str | Path, seed: int = 0) -> Path:
     tokenizer = train_tokenizer(["<|endoftext|>", "<|mask|>"], bert_style=False)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
+        **QWEN2_SMALL,
         tie_word_embeddings=False,
         is_causal=False,
         pad_token_id=tokenizer.pad_token_id,
