@@ -80,7 +80,7 @@ def render(results: dict[str, Any], plot_name: str = "speed.png") -> str:
             "### Dense masked diffusion, Qwen2-7B layout (DiffuCoder / Dream class)",
             "",
             f"{d.get('parameters', 0) / 1e9:.2f} B parameters. (a) this engine: dual KV cache (one full pass, "
-            "then only the hole block, bucketed and replayed as a CUDA graph), logits at the hole only, "
+            "then only the span of the hole, bucketed and replayed as a CUDA graph), logits at the hole only, "
             f"driven by `{d.get('loop')}`. (c) the same backbone, causal, greedy token by token with a "
             "static KV cache and a CUDA-graphed decode step, prompt in fill-in-the-middle order. (d) steps "
             f"x weight bytes per step ({d.get('weight_bytes_per_step', 0) / 1e9:.2f} GB) / copy bandwidth. "
