@@ -30,7 +30,7 @@ export PYTHONPATH=$PWD:$PWD/kernels${PYTHONPATH:+:$PYTHONPATH}
 timeout "${TEST_TIMEOUT:-150}" python3 -m pytest -q -p no:cacheprovider \
   -o addopts="--import-mode=importlib -ra" -o filterwarnings=default \
   tests/engine/block/test_graphs.py tests/engine/test_fp8.py tests/engine/masked/test_cache.py \
-  tests/kernels >"$OUT/gpu-tests.txt" 2>&1
+  tests/engine/test_static_shapes.py tests/kernels >"$OUT/gpu-tests.txt" 2>&1
 echo "gpu tests: exit $?"
 tail -n 3 "$OUT/gpu-tests.txt"
 
