@@ -34,7 +34,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_sampling_arguments(parser: argparse.ArgumentParser, max_tokens: int) -> None:
+def add_request_arguments(parser: argparse.ArgumentParser, max_tokens: int) -> None:
+    """The file, its context budget, the model and the sampling flags of ``infill`` and ``refine``."""
+    parser.add_argument("file")
+    parser.add_argument("--context-tokens", type=int, default=2048, help="prefix + suffix budget")
+    add_model_arguments(parser)
     group = parser.add_argument_group("sampling")
     group.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     group.add_argument("--max-tokens", type=int, default=max_tokens)
@@ -42,6 +46,18 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, max_tokens: int) -> 
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--alternatives", type=int, default=1, help="how many candidates to report")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def request_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The request fields ``add_request_arguments`` set, for ``InfillRequest`` / ``RefineRequest``."""
+    return {
+        "max_tokens": args.max_tokens,
+        "steps": args.steps,
+        "temperature": args.temperature,
+        "seed": args.seed,
+        "alternatives": args.alternatives,
+        "context_tokens": args.context_tokens,
+    }
 
 
 def spec_from_args(args: argparse.Namespace) -> ModelSpec:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from diffusion_lsp.cli.common import (
-    add_model_arguments,
-    add_sampling_arguments,
+    add_request_arguments,
     parse_position,
     print_result,
     read_text,
+    request_fields,
     run_reporting_errors,
     spec_from_args,
 )
@@ -17,14 +17,11 @@ from diffusion_lsp.engine.api import InfillRequest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file")
+    add_request_arguments(parser, max_tokens=64)
     parser.add_argument("--at", required=True, metavar="LINE:COL", help="1-based cursor position")
     parser.add_argument(
         "--single-line", action="store_true", help="stop the text at the first line break"
     )
-    parser.add_argument("--context-tokens", type=int, default=2048, help="prefix + suffix budget")
-    add_model_arguments(parser)
-    add_sampling_arguments(parser, max_tokens=64)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,13 +37,8 @@ def _infill(args: argparse.Namespace) -> int:
     request = InfillRequest(
         prefix=text[:at],
         suffix=text[at:],
-        max_tokens=args.max_tokens,
-        steps=args.steps,
-        temperature=args.temperature,
-        seed=args.seed,
-        alternatives=args.alternatives,
         single_line=args.single_line,
-        context_tokens=args.context_tokens,
+        **request_fields(args),
     )
     print_result(args, text, at, at, engine.infill(request))
     return 0

@@ -6,11 +6,11 @@ import argparse
 
 from diffusion_lsp.cli.common import (
     UsageError,
-    add_model_arguments,
-    add_sampling_arguments,
+    add_request_arguments,
     parse_position,
     print_result,
     read_text,
+    request_fields,
     run_reporting_errors,
     spec_from_args,
 )
@@ -18,16 +18,13 @@ from diffusion_lsp.engine.api import RefineRequest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file")
+    add_request_arguments(parser, max_tokens=256)
     parser.add_argument(
         "--range", required=True, metavar="L1:C1-L2:C2", help="1-based span, end exclusive"
     )
     parser.add_argument(
         "--fraction", type=float, default=0.3, help="share of the span's tokens to renoise"
     )
-    parser.add_argument("--context-tokens", type=int, default=2048, help="prefix + suffix budget")
-    add_model_arguments(parser)
-    add_sampling_arguments(parser, max_tokens=256)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,12 +50,7 @@ def _refine(args: argparse.Namespace) -> int:
         text=text[start:end],
         suffix=text[end:],
         fraction=args.fraction,
-        max_tokens=args.max_tokens,
-        steps=args.steps,
-        temperature=args.temperature,
-        seed=args.seed,
-        alternatives=args.alternatives,
-        context_tokens=args.context_tokens,
+        **request_fields(args),
     )
     print_result(args, text, start, end, engine.refine(request))
     return 0

@@ -1,7 +1,7 @@
 """Fill, fix and refine as WorkspaceEdits: shared by ``codeAction/resolve`` and the commands.
 
 Every edit is computed on a ``Snapshot`` of the document and passes the same gate before it is
-offered (``region.repair.check_edit``): it adds no syntax error, keeps every definition, and a fix
+offered (``region.checks.check_edit``): it adds no syntax error, keeps every definition, and a fix
 touches only a few lines. When nothing passes, the answer is a message and no edit.
 
 - **Fix** is minimal by construction: the token tree-sitter reports MISSING, or one stray closer
@@ -32,7 +32,15 @@ from diffusion_lsp import textops
 from diffusion_lsp.engine import api
 from diffusion_lsp.lsp.documents import OpenDocument, Snapshot, Stale, lsp_edit, rebase
 from diffusion_lsp.lsp.progress import Job
-from diffusion_lsp.region import Document, Region, fix_regions, hole_regions, refine_region, repair
+from diffusion_lsp.region import (
+    Document,
+    Region,
+    checks,
+    fix_regions,
+    hole_regions,
+    refine_region,
+    repair,
+)
 
 if TYPE_CHECKING:
     from diffusion_lsp.lsp.server import DiffusionLanguageServer
@@ -188,7 +196,7 @@ def _errors_within(doc: Document, lo: int, hi: int) -> int:
 
 async def _model_fix(
     server: DiffusionLanguageServer, doc: Document, lo: int, hi: int, uri: str
-) -> tuple[repair.Edit | None, str]:
+) -> tuple[checks.Edit | None, str]:
     """The model's best fix at the first errors, or (None, why): first text inserted where an
     error's line ends (every token the user wrote stays), then a window of a few tokens rewritten."""
     points = await asyncio.to_thread(repair.error_insertions, doc, lo, hi)
@@ -196,7 +204,7 @@ async def _model_fix(
     if not points and not windows:
         return None, "the error could not be located"
     for spans in ([(p, p) for p in points[:2]], windows[:2]):
-        candidates: list[repair.Edit] = []
+        candidates: list[checks.Edit] = []
         for a, b in spans:
             request = _fix_request(server, doc.text, a, b, uri)
             result = await server.model.run(
@@ -207,7 +215,7 @@ async def _model_fix(
             for cand in result.alternatives or (api.Candidate(result.text, result.confidence, 0),):
                 text = cand.text.split("\n", 1)[0]
                 candidates.append(
-                    repair.Edit(a, b, repair.padded(doc.text, a, text) if a == b else text)
+                    checks.Edit(a, b, repair.padded(doc.text, a, text) if a == b else text)
                 )
         best = await asyncio.to_thread(_best_fix, doc, candidates)
         if best is not None:
@@ -240,20 +248,20 @@ def _keeps_words(old: str, new: str) -> bool:
     return not (Counter(_WORD.findall(old)) - Counter(_WORD.findall(new)))
 
 
-def _best_fix(doc: Document, candidates: list[repair.Edit]) -> repair.Edit | None:
+def _best_fix(doc: Document, candidates: list[checks.Edit]) -> checks.Edit | None:
     """The candidate that passes the gate with the fewest errors left, then the smallest change."""
-    ranked: list[tuple[tuple[int, int], repair.Edit]] = []
+    ranked: list[tuple[tuple[int, int], checks.Edit]] = []
     for edit in candidates:
         old = doc.text[edit.start : edit.end]
         if edit.new_text == old or not _keeps_words(old, edit.new_text):
             continue
-        if repair.check_edit(doc, edit, fix=True):
+        if checks.check_edit(doc, edit, fix=True):
             continue
         size = sum(
             max(h.end - h.start, len(h.new_text))
             for h in textops.minimal_hunks(doc.text[edit.start : edit.end], edit.new_text)
         )
-        errors = repair.score(repair.Trial(doc).tree(edit).root_node).errors
+        errors = checks.score(checks.Trial(doc).tree(edit).root_node).errors
         ranked.append(((errors, size), edit))
     return min(ranked, key=lambda r: r[0])[1] if ranked else None
 
@@ -307,7 +315,7 @@ def _first_safe(doc: Document, start: int, end: int, texts: list[str]) -> tuple[
     for text in texts:
         if text == doc.text[start:end]:
             continue
-        reason = repair.check_edit(doc, repair.Edit(start, end, text))
+        reason = checks.check_edit(doc, checks.Edit(start, end, text))
         if not reason:
             return text, ""
         why = reason

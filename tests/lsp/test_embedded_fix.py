@@ -24,7 +24,7 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, client_capabilities
 
 from diffusion_lsp.region import Document
-from diffusion_lsp.region.repair import MAX_FIX_LINES, definition_names
+from diffusion_lsp.region.checks import MAX_FIX_LINES, definition_names
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -8,14 +8,8 @@ from pathlib import Path
 import pytest
 
 from diffusion_lsp.region import Document, hole_regions
-from diffusion_lsp.region.repair import (
-    MAX_FIX_LINES,
-    Edit,
-    check_edit,
-    definition_names,
-    error_windows,
-    token_repair,
-)
+from diffusion_lsp.region.checks import MAX_FIX_LINES, Edit, check_edit, definition_names
+from diffusion_lsp.region.repair import error_windows, token_repair
 from diffusion_lsp.textops import apply_edits, minimal_edits, minimal_hunks
 
 INVENTORY = (Path(__file__).parents[1] / "lsp" / "fixtures" / "inventory.py").read_text()
@@ -167,8 +161,8 @@ def test_a_copy_is_independent_and_an_edited_copy_reparses_incrementally():
 
 
 def test_large_texts_parse_in_chunks_to_the_same_tree():
+    from diffusion_lsp.region.checks import CHUNKED_PARSE_BYTES, parse
     from diffusion_lsp.region.languages import new_parser
-    from diffusion_lsp.region.repair import CHUNKED_PARSE_BYTES, parse
 
     data = ("x = [" + ", ".join(map(str, range(CHUNKED_PARSE_BYTES // 3))) + "]\n").encode()
     assert len(data) > CHUNKED_PARSE_BYTES
