@@ -20,7 +20,7 @@ from diffusion_lsp.engine.api import CancelToken
 if TYPE_CHECKING:
     import torch
 
-    from diffusion_lsp.engine.masked import Denoiser
+    from diffusion_lsp.engine.masked.denoiser import Denoiser
 
 
 @dataclass
@@ -71,7 +71,7 @@ def denoise_expanding(
     ``banned`` ids (the mask itself, at least) are never chosen. Checks ``cancel`` every step.
     """
 
-    from diffusion_lsp.engine.sampler import choose
+    from diffusion_lsp.engine.masked.loop import choose
 
     start = time.perf_counter()
     rows = list(rows)
