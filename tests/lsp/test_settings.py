@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from diffusion_lsp.lsp import settings
+from diffusion_lsp.lsp import schema, settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,7 +80,7 @@ def test_model_spec_follows_the_model_settings():
 
 
 def test_json_schema_covers_every_setting_and_round_trips_the_defaults():
-    schema = settings.json_schema()
+    generated = schema.json_schema()
     wire = settings.to_wire(settings.Settings())
 
     def defaults(obj):
@@ -89,9 +89,9 @@ def test_json_schema_covers_every_setting_and_round_trips_the_defaults():
             for k, p in obj["properties"].items()
         }
 
-    assert defaults(schema) == wire
+    assert defaults(generated) == wire
     assert settings.parse(wire) == (settings.Settings(), [])
-    flat = settings.flat_properties()
+    flat = schema.flat_properties()
     for key in (
         "model",
         "trustRemoteCode",
@@ -113,14 +113,14 @@ def test_schema_command_prints_json_and_markdown():
             cwd=ROOT,
         ).stdout
 
-    assert json.loads(run("json")) == settings.json_schema()
+    assert json.loads(run("json")) == schema.json_schema()
     assert json.loads(run("vscode"))["properties"]["diffusionLsp.alternatives"]["default"] == 3
-    assert run("markdown") == settings.markdown()
+    assert run("markdown") == schema.markdown()
 
 
 def test_docs_configuration_md_is_up_to_date():
     current = (ROOT / "docs" / "configuration.md").read_text()
-    assert current == settings.markdown(), (
+    assert current == schema.markdown(), (
         "docs/configuration.md is stale: run `diffusion-lsp schema --format markdown > docs/configuration.md`"
     )
 
@@ -163,10 +163,10 @@ def test_inline_gate_settings_parse_and_bad_values_keep_their_defaults():
 
 
 def test_list_settings_are_json_arrays_in_every_export():
-    flat = settings.flat_properties()
+    flat = schema.flat_properties()
     languages = flat["diffusionLsp.inline.languages"]
     assert languages["type"] == "array" and languages["items"] == {"type": "string"}
     assert languages["default"] == []
     assert settings.to_wire(settings.Settings())["inline"]["languages"] == []
-    assert "| `diffusionLsp.inline.languages` | array of string | `[]` |" in settings.markdown()
+    assert "| `diffusionLsp.inline.languages` | array of string | `[]` |" in schema.markdown()
     assert flat["diffusionLsp.inline.minConfidence"]["default"] == 0.5

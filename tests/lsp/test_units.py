@@ -7,9 +7,11 @@ from lsprotocol import types
 
 from diffusion_lsp import textops
 from diffusion_lsp.engine import api
-from diffusion_lsp.lsp import inline, rewrite
-from diffusion_lsp.lsp.documents import DocumentStore, parse_range
-from diffusion_lsp.lsp.inline import Shown
+from diffusion_lsp.lsp import edits
+from diffusion_lsp.lsp.convert import parse_range
+from diffusion_lsp.lsp.documents import DocumentStore
+from diffusion_lsp.lsp.features import inline_completion as inline
+from diffusion_lsp.lsp.features.inline_completion import Shown
 from diffusion_lsp.region import Intent, LengthHint, Region
 
 
@@ -85,9 +87,9 @@ def test_fill_and_refine_take_the_first_candidate_that_passes_the_gate():
     doc = Document("def f():\n    pass\n\ndef g():\n    return 1\n", "python")
     start = doc.text.index("pass")
     end = start + len("pass")
-    chosen, _ = rewrite._first_safe(doc, start, end, ["return (", "return 1", "x = 2"])
+    chosen, _ = edits._first_safe(doc, start, end, ["return (", "return 1", "x = 2"])
     assert chosen == "return 1"  # the first one does not parse
-    none, why = rewrite._first_safe(doc, start, end, ["return (", "(("])
+    none, why = edits._first_safe(doc, start, end, ["return (", "(("])
     assert none is None and why == "it does not parse"
 
 

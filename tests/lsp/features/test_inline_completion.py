@@ -120,7 +120,7 @@ async def test_cancel_request_stops_the_work(client: Client):
 
 def test_the_floor_compares_the_mean_token_confidence():
     from diffusion_lsp.engine import api
-    from diffusion_lsp.lsp import inline
+    from diffusion_lsp.lsp.features import inline_completion as inline
 
     steady = api.Candidate("x", (0.6, 0.6), 1)
     one_weak_token = api.Candidate("y", (1.0, 0.9, 0.2), 1)  # mean 0.7, min 0.2

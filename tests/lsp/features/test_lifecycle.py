@@ -7,7 +7,7 @@ import pytest
 from lsp_support import Client, client_capabilities, make_client, pos, server_command, server_env
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
-from test_inline import TEXT, URI, complete
+from test_inline_completion import TEXT, URI, complete
 
 
 async def test_loading_reports_progress_then_ready(client: Client):
