@@ -107,3 +107,11 @@ def test_the_import_contract_lists_every_module_under_the_features():
         if m.name != "features"
     }
     assert set(contract["source_modules"]) == modules
+
+
+def test_docs_lsp_md_lists_every_module_of_the_lsp_layer():
+    doc = (ROOT / "docs" / "lsp.md").read_text(encoding="utf-8")
+    package = ROOT / "diffusion_lsp" / "lsp"
+    modules = [p.relative_to(package).as_posix() for p in sorted(package.rglob("*.py"))]
+    missing = [m for m in modules if not m.endswith("__init__.py") and f"| `{m}` |" not in doc]
+    assert not missing, f"docs/lsp.md's module table misses {missing}"
