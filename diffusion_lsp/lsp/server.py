@@ -28,20 +28,30 @@ from diffusion_lsp.lsp.protocol import DiffusionProtocol
 log = logging.getLogger(__name__)
 
 
-class Events:
-    """What features are told about: a document opened, changed (its text did) or closed, and the
-    settings replaced. Subscribers are called in the order they subscribed, on the event loop."""
+class Signal:
+    """One kind of event: subscribers are called with its arguments, in the order they subscribed,
+    on the event loop."""
 
     def __init__(self) -> None:
-        self.opened: list[Callable[[str], None]] = []
-        self.changed: list[Callable[[str], None]] = []
-        self.closed: list[Callable[[str], None]] = []
-        self.settings: list[Callable[[settings_mod.Settings, settings_mod.Settings], None]] = []
+        self._subscribers: list[Callable[..., None]] = []
 
-    @staticmethod
-    def emit(subscribers: list[Callable[..., None]], *args: Any) -> None:
-        for subscriber in subscribers:
+    def subscribe(self, subscriber: Callable[..., None]) -> None:
+        self._subscribers.append(subscriber)
+
+    def emit(self, *args: Any) -> None:
+        for subscriber in self._subscribers:
             subscriber(*args)
+
+
+class Events:
+    """What features are told about: a document opened, changed (its text did) or closed (each with
+    its uri), and the settings replaced (with the old and the new ``Settings``)."""
+
+    def __init__(self) -> None:
+        self.opened = Signal()
+        self.changed = Signal()
+        self.closed = Signal()
+        self.settings = Signal()
 
 
 class DiffusionLanguageServer(LanguageServer):
@@ -85,7 +95,7 @@ class DiffusionLanguageServer(LanguageServer):
     def replace_settings(self, new: settings_mod.Settings) -> settings_mod.Settings:
         """Make ``new`` the settings and tell the subscribers; returns the old ones."""
         old, self.settings = self.settings, new
-        self.events.emit(self.events.settings, old, new)
+        self.events.settings.emit(old, new)
         return old
 
     def warn(self, message: str) -> None:

@@ -53,10 +53,10 @@ class Diagnostics(Feature):
     def __init__(self, server: DiffusionLanguageServer) -> None:
         super().__init__(server)
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        server.events.opened.append(self.schedule)
-        server.events.changed.append(self.schedule)
-        server.events.closed.append(self.clear)
-        server.events.settings.append(self.settings_changed)
+        server.events.opened.subscribe(self.schedule)
+        server.events.changed.subscribe(self.schedule)
+        server.events.closed.subscribe(self.clear)
+        server.events.settings.subscribe(self.settings_changed)
 
     def schedule(self, uri: str) -> None:
         if (timer := self._timers.pop(uri, None)) is not None:

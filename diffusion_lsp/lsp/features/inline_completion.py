@@ -240,8 +240,8 @@ class InlineCompletion(Feature):
         super().__init__(server)
         self.shown: dict[str, Shown] = {}  # the last inline suggestions per document
         self.debounce = Debouncer()  # typing rhythm and the newest inline request
-        server.events.changed.append(self.debounce.changed)
-        server.events.closed.append(self.closed)
+        server.events.changed.subscribe(self.debounce.changed)
+        server.events.closed.subscribe(self.closed)
 
     def closed(self, uri: str) -> None:
         self.shown.pop(uri, None)

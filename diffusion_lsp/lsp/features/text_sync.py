@@ -16,16 +16,16 @@ class TextSync(Feature):
     def did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
         self.server.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
-        self.server.events.emit(self.server.events.opened, doc.uri)
+        self.server.events.opened.emit(doc.uri)
 
     @feature(types.TEXT_DOCUMENT_DID_CHANGE, runs="loop")
     def did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         if self.server.documents.change(uri, params.text_document.version, params.content_changes):
-            self.server.events.emit(self.server.events.changed, uri)
+            self.server.events.changed.emit(uri)
 
     @feature(types.TEXT_DOCUMENT_DID_CLOSE, runs="loop")
     def did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         self.server.documents.close(uri)
-        self.server.events.emit(self.server.events.closed, uri)
+        self.server.events.closed.emit(uri)

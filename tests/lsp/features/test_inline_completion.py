@@ -163,3 +163,38 @@ def test_cache_answers_only_for_a_typed_prefix_at_the_anchor():
     assert inline.from_cache(shown, "Xbx\ncd", 3) is None  # text before the anchor changed
     assert inline.from_cache(shown, "ab\ncd", 2) is None
     assert inline.from_cache(None, "abx\ncd", 3) is None
+
+
+async def test_closing_a_document_drops_its_cache_and_typing_rhythm():
+    """The inline feature keeps its own state and hears of changes and closes through the events."""
+    from diffusion_lsp.lsp import features
+    from diffusion_lsp.lsp.server import build_server
+
+    server = build_server(fake_engine=True)
+    handlers = server.protocol.fm.features
+    feature = features.of(server, inline.InlineCompletion)
+    handlers[types.TEXT_DOCUMENT_DID_OPEN](
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=URI, language_id="python", version=1, text=TEXT
+            )
+        )
+    )
+    for version, column in ((2, 11), (3, 12)):  # two keys: a typing rhythm
+        handlers[types.TEXT_DOCUMENT_DID_CHANGE](
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=rng(1, column, 1, column), text="x"
+                    )
+                ],
+            )
+        )
+    assert feature.debounce.interval_ms(URI) is not None
+    feature.shown[URI] = Shown(text=TEXT, anchor=37, replaced="", texts=("v0",))
+    handlers[types.TEXT_DOCUMENT_DID_CLOSE](
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=URI))
+    )
+    assert URI not in feature.shown
+    assert feature.debounce.interval_ms(URI) is None
