@@ -5,8 +5,8 @@ each held-out single-line hole (``eval/holes.py``: one line's code cut from a fi
 held out) becomes a document with the cursor where the user would type, at two places: ``line``
 (after the indentation: the whole line's code is missing) and ``rest`` (about a third of the line's
 code typed, cut at a word boundary). The server's own code then picks the INLINE region, builds the
-request with the automatic budget (``lsp/inline.infill_request``), runs the engine and cleans and
-ranks the candidates (``lsp/inline.suggestions``). Every suggestion the server would show is recorded
+request with the automatic budget (``lsp/features/inline_completion.infill_request``), runs the engine and cleans and
+ranks the candidates (``lsp/features/inline_completion.suggestions``). Every suggestion the server would show is recorded
 with its candidate's mean and minimum token confidence, whether it is the missing text exactly and
 whether the file parses with it; then every floor from 0 to 0.95 is tabulated for both measures.
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     from diffusion_lsp.engine.api import ModelSpec
     from diffusion_lsp.eval.holes import make_holes
     from diffusion_lsp.eval.metrics import parses
-    from diffusion_lsp.lsp import inline
+    from diffusion_lsp.lsp.features import inline_completion as inline
     from diffusion_lsp.lsp.settings import Settings
     from diffusion_lsp.region import Document, inline_region
     from diffusion_lsp.train.corpus import build_corpus, default_roots

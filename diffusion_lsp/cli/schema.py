@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from diffusion_lsp.lsp import settings
+from diffusion_lsp.lsp import schema
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.format == "markdown":
-        print(settings.markdown(), end="")
+        print(schema.markdown(), end="")
     elif args.format == "vscode":
-        print(json.dumps(settings.vscode_configuration(), indent=2))
+        print(json.dumps(schema.vscode_configuration(), indent=2))
     else:
-        print(json.dumps(settings.json_schema(), indent=2))
+        print(json.dumps(schema.json_schema(), indent=2))
     return 0

@@ -1,1 +1,2 @@
-"""The language server (pygls): one module per LSP feature, plus settings, documents and lifecycle."""
+"""The language server (pygls): server state, protocol, documents, settings and the model host here;
+one module per LSP feature in ``features``."""

@@ -1,6 +1,6 @@
 """The open documents: the server's one copy of each file's text, kept in sync incrementally (UTF-16).
 
-pygls' own workspace is bypassed (see ``server.DiffusionProtocol``), so this store is the only source
+pygls' own workspace is bypassed (see ``protocol.DiffusionProtocol``), so this store is the only source
 of truth. Each document is a ``region.Document`` (text, line index, tree-sitter tree, updated edit by
 edit). A document the features cannot serve (binary, not valid Unicode, too large) is still tracked
 exactly, as plain text, and says why in ``problem``; it becomes a full document again when fixed.
@@ -18,28 +18,10 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from diffusion_lsp import textops
+from diffusion_lsp.lsp.convert import text_range
 from diffusion_lsp.region import Document
 
 log = logging.getLogger(__name__)
-
-
-def text_range(rng: types.Range) -> textops.Range:
-    return textops.Range(
-        textops.Position(rng.start.line, rng.start.character),
-        textops.Position(rng.end.line, rng.end.character),
-    )
-
-
-def lsp_position(pos: textops.Position) -> types.Position:
-    return types.Position(line=pos.line, character=pos.character)
-
-
-def lsp_range(rng: textops.Range) -> types.Range:
-    return types.Range(start=lsp_position(rng.start), end=lsp_position(rng.end))
-
-
-def lsp_edit(edit: textops.TextEdit) -> types.TextEdit:
-    return types.TextEdit(range=lsp_range(edit.range), new_text=edit.new_text)
 
 
 def _byte_size(text: str) -> int:
@@ -299,26 +281,3 @@ def _path(uri: str) -> str | None:
         return to_fs_path(uri)
     except Exception:  # a URI pygls cannot map to a path (untitled:, vscode-notebook-cell:, ...)
         return None
-
-
-def parse_range(obj: object) -> textops.Range | None:
-    """A range from a command argument or code-action ``data`` (plain JSON); None if malformed."""
-    if isinstance(obj, types.Range):
-        return text_range(obj)
-    try:
-        start, end = obj["start"], obj["end"]  # type: ignore[index]
-        rng = textops.Range(
-            textops.Position(int(start["line"]), int(start["character"])),
-            textops.Position(int(end["line"]), int(end["character"])),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
-    return rng
-
-
-def range_json(rng: textops.Range) -> dict:
-    """A range as plain JSON (for command arguments and code-action ``data``)."""
-    return {
-        "start": {"line": rng.start.line, "character": rng.start.character},
-        "end": {"line": rng.end.line, "character": rng.end.character},
-    }

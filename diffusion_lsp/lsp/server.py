@@ -1,200 +1,61 @@
-"""The language server: a pygls ``LanguageServer`` holding settings, documents, the worker and the model,
-with each LSP feature registered from its own module.
+"""The language server's state: settings, documents, the worker and the model host, and the events
+features subscribe to. The handlers are the features' (``lsp.features``), registered by
+``build_server``; the protocol under them is ``protocol.DiffusionProtocol``.
 
-Where handlers run: document sync, region selection, code-action listing and diagnostics run on the
-event loop (cheap: tree-sitter and string work); model loading and every engine call run on the one
-``Worker`` thread, awaited, so the loop never blocks and ``$/cancelRequest`` reaches them.
-
-The bytes under the protocol (framing, stdio, the one TCP client) are ``transport.py``'s.
+Where handlers run: each declares it at registration (``@feature(..., runs="loop"|"worker")``).
+Document sync, region selection, code-action listing and diagnostics run on the event loop (cheap:
+tree-sitter and string work); model loading and every engine call run on the one ``Worker`` thread,
+awaited, so the loop never blocks and ``$/cancelRequest`` reaches them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-import attrs
-from cattrs import transform_error
-from cattrs.errors import ClassValidationError
 from lsprotocol import types
-from pygls.exceptions import (
-    JsonRpcInternalError,
-    JsonRpcInvalidParams,
-    JsonRpcInvalidRequest,
-    JsonRpcServerNotInitialized,
-)
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from diffusion_lsp import __version__
 from diffusion_lsp.engine.worker import Worker
 from diffusion_lsp.lsp import settings as settings_mod
-from diffusion_lsp.lsp.diagnostics import Publisher
 from diffusion_lsp.lsp.documents import DocumentStore
-from diffusion_lsp.lsp.inline import Debouncer, Shown
-from diffusion_lsp.lsp.lifecycle import Loader, ModelLifecycle, real_loader
-from diffusion_lsp.lsp.requests import CancellableRequests
+from diffusion_lsp.lsp.model_host import Loader, ModelHost, real_loader
+from diffusion_lsp.lsp.protocol import DiffusionProtocol
 
 log = logging.getLogger(__name__)
 
 
-class DiffusionProtocol(CancellableRequests, LanguageServerProtocol):
-    """pygls' protocol, changed where it strays from the spec or lets bad input through:
+class Signal:
+    """One kind of event: subscribers are called with its arguments, in the order they subscribed,
+    on the event loop."""
 
-    - positions are always UTF-16 (what ``textops`` speaks);
-    - open documents live in our ``DocumentStore`` only, not in pygls' workspace too;
-    - requests before ``initialize`` has been answered get ``ServerNotInitialized``; notifications
-      before it (``initialized`` included) are logged and dropped; a second ``initialize`` gets
-      ``InvalidRequest`` and a second ``initialized`` is dropped;
-    - a request whose params do not decode into the method's type gets ``InvalidParams`` (pygls
-      logs it and never answers); a body that is not a JSON-RPC object is logged and dropped;
-    - ``shutdown`` cancels what is still running and answers null (pygls' loop over its pending
-      requests raised "dictionary changed size during iteration" when one was a command); requests
-      after it get ``InvalidRequest``;
-    - ``exit`` ends the serving loop with code 0 after ``shutdown`` and 1 without it (pygls raises
-      ``SystemExit`` from inside a handler, which its own loop swallowed into 0).
-    """
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[..., None]] = []
 
-    _initialized = False  # initialize has been answered
-    _initialized_seen = False  # the initialized notification has come
+    def subscribe(self, subscriber: Callable[..., None]) -> None:
+        self._subscribers.append(subscriber)
 
-    @lsp_method(types.INITIALIZE)
-    def lsp_initialize(self, params: types.InitializeParams):
-        general = params.capabilities.general
-        if general is not None and general.position_encodings:
-            # UTF-16 is mandatory for every client; offering it alone makes pygls pick it.
-            params = attrs.evolve(
-                params,
-                capabilities=attrs.evolve(
-                    params.capabilities,
-                    general=attrs.evolve(
-                        general, position_encodings=[types.PositionEncodingKind.Utf16]
-                    ),
-                ),
-            )
-        result = yield from super().lsp_initialize(params)
-        self._initialized = True
-        return result
+    def emit(self, *args: Any) -> None:
+        for subscriber in self._subscribers:
+            subscriber(*args)
 
-    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
 
-    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
+class Events:
+    """What features are told about: a document opened, changed (its text did) or closed (each with
+    its uri), and the settings replaced (with the old and the new ``Settings``)."""
 
-    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.SHUTDOWN)
-    def lsp_shutdown(self, *args: Any):
-        current = self.msg_id
-        if (handler := self.fm.features.get(types.SHUTDOWN)) is not None:
-            yield handler, args, None
-        # Cancelling a future runs its callbacks at once, and they remove it from the dict.
-        for msg_id, future in list(self._request_futures.items()):
-            if msg_id != current and not future.done():
-                future.cancel()
-        self._shutdown = True
-        return None
-
-    @lsp_method(types.EXIT)
-    def lsp_exit(self, *args: Any):
-        if (handler := self.fm.features.get(types.EXIT)) is not None:
-            yield handler, args, None
-        code = 0 if self._shutdown else 1
-        if code:
-            log.warning("exit without shutdown: exiting with code 1")
-        self._server.request_exit(code)
-
-    def handle_body(self, body: bytes) -> None:
-        """One message body from the transport; nothing in it may stop the server."""
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than ~1000
-            log.warning("dropped a message that is not JSON (%d bytes): %s", len(body), exc)
-            return
-        if not isinstance(data, dict) or data.get("jsonrpc") != self.VERSION:
-            log.warning("dropped a message that is not a JSON-RPC 2.0 object: %.200r", data)
-            return
-        try:
-            message = self.structure_message(data)
-        except Exception as exc:  # noqa: BLE001 - answered or logged below
-            self._undecodable(data, exc)
-            return
-        try:
-            self.handle_message(message)
-        except Exception:  # pygls answers handler errors itself; this is a bug in dispatch
-            log.exception("could not dispatch %.200r", data)
-
-    def _undecodable(self, data: dict[str, Any], exc: Exception) -> None:
-        """``data`` does not decode into its method's types: answer a request with InvalidParams,
-        fail the wait of a response, drop a notification."""
-        method, msg_id = data.get("method"), data.get("id")
-        cause = exc.__cause__ or exc
-        try:
-            detail = (
-                "; ".join(transform_error(cause))
-                if isinstance(cause, ClassValidationError)
-                else str(cause)
-            )
-        except Exception:  # noqa: BLE001 - the detail is a courtesy
-            detail = str(cause)
-        valid_id = isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool)
-        if isinstance(method, str) and valid_id:
-            log.warning("request %s %s: params do not decode: %s", msg_id, method, detail)
-            if self._shutdown:
-                error: Exception = JsonRpcInvalidRequest(f"{method}: the server is shutting down")
-            else:
-                error = JsonRpcInvalidParams(f"{method}: invalid params: {detail}")
-            self._send_response(msg_id, None, error.to_response_error())  # type: ignore[attr-defined]
-        elif method is None and valid_id and (future := self._request_futures.pop(msg_id, None)):
-            log.warning("the client's answer to %s does not decode: %s", msg_id, detail)
-            future.set_exception(JsonRpcInternalError(f"the answer does not decode: {detail}"))
-        else:
-            log.warning("dropped %s: it does not decode: %s", method or "a message", detail)
-
-    def handle_message(self, message: Any) -> None:
-        method = getattr(message, "method", None)
-        if self._shutdown and method not in (None, types.EXIT) and hasattr(message, "id"):
-            error = JsonRpcInvalidRequest(f"{method}: the server is shutting down")
-            self._send_response(message.id, None, error.to_response_error())
-            return
-        super().handle_message(message)
-
-    def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> None:
-        if method_name == types.INITIALIZE and self._initialized:
-            error = JsonRpcInvalidRequest("initialize: the server is initialized already")
-            self._send_response(msg_id, None, error.to_response_error())
-            return
-        if not self._initialized and method_name != types.INITIALIZE:
-            error = JsonRpcServerNotInitialized(f"{method_name}: the server is not initialized yet")
-            self._send_response(msg_id, None, error.to_response_error())
-            return
-        super()._handle_request(msg_id, method_name, params)
-
-    def _handle_notification(self, method_name: str, params: Any) -> None:
-        if not self._initialized and method_name != types.EXIT:
-            log.warning("ignoring %s before initialize", method_name)
-            return
-        if method_name == types.INITIALIZED:
-            if self._initialized_seen:
-                log.warning("ignoring a second initialized notification")
-                return
-            self._initialized_seen = True
-        super()._handle_notification(method_name, params)
+    def __init__(self) -> None:
+        self.opened = Signal()
+        self.changed = Signal()
+        self.closed = Signal()
+        self.settings = Signal()
 
 
 class DiffusionLanguageServer(LanguageServer):
-    """The server's state; the features live in their own modules and receive it as ``server``."""
+    """The server's state; the features receive it as ``server`` and keep their own state."""
 
     def __init__(self, loader: Loader = real_loader) -> None:
         super().__init__(
@@ -206,10 +67,9 @@ class DiffusionLanguageServer(LanguageServer):
         self.settings = settings_mod.Settings()
         self.documents = DocumentStore(lambda: self.settings.max_file_bytes)
         self.worker = Worker()
-        self.model = ModelLifecycle(self, loader)
-        self.diagnostics = Publisher(self)
-        self.inline_cache: dict[str, Shown] = {}  # the last inline suggestions per document
-        self.inline_debounce = Debouncer()  # typing rhythm and the newest inline request
+        self.model_host = ModelHost(self, loader)
+        self.events = Events()
+        self.features: dict[type, Any] = {}  # each registered feature object, by its class
 
     exit_code = 0  # what the process exits with: 1 after an exit without shutdown
     on_exit: Callable[[], None] | None = None  # set by the transport: ends the serving loop
@@ -232,6 +92,12 @@ class DiffusionLanguageServer(LanguageServer):
 
         return transport.serve_tcp(self, host, port)
 
+    def replace_settings(self, new: settings_mod.Settings) -> settings_mod.Settings:
+        """Make ``new`` the settings and tell the subscribers; returns the old ones."""
+        old, self.settings = self.settings, new
+        self.events.settings.emit(old, new)
+        return old
+
     def warn(self, message: str) -> None:
         """Something the user should see and can fix (a bad setting, a refused edit)."""
         log.warning("%s", message)
@@ -244,13 +110,7 @@ class DiffusionLanguageServer(LanguageServer):
 
 def build_server(fake_engine: bool = False) -> DiffusionLanguageServer:
     """A server with every feature registered. ``fake_engine`` is for protocol tests only."""
-    from diffusion_lsp.lsp import (
-        code_actions,
-        commands,
-        configuration,
-        inline,
-        sync,
-    )
+    from diffusion_lsp.lsp import features
 
     if fake_engine:
         from diffusion_lsp.engine.testing.fake import load_fake_engine
@@ -258,6 +118,5 @@ def build_server(fake_engine: bool = False) -> DiffusionLanguageServer:
         server = DiffusionLanguageServer(load_fake_engine)
     else:
         server = DiffusionLanguageServer()
-    for feature in (configuration, sync, inline, code_actions, commands):
-        feature.register(server)
+    features.register_all(server)
     return server

@@ -1,9 +1,9 @@
 """The settings of section ``diffusionLsp``: one typed schema, parsed leniently, exported as JSON.
 
 Each field carries its own description and constraints; the same classes parse what the client sends
-(``initializationOptions``, ``workspace/didChangeConfiguration``, ``workspace/configuration``), generate
-``docs/configuration.md`` and the JSON Schema the VS Code extension's ``contributes.configuration`` is
-built from. Keys are camelCase on the wire. Parsing is a cattrs ``Converter``: strict hooks for the
+(``initializationOptions``, ``workspace/didChangeConfiguration``, ``workspace/configuration``), and
+``schema`` generates ``docs/configuration.md`` and the JSON Schema the VS Code extension's
+``contributes.configuration`` is built from. Keys are camelCase on the wire. Parsing is a cattrs ``Converter``: strict hooks for the
 JSON types, and per-field overrides that rename, enforce the constraints and, on a bad value, warn
 and keep that field's default; the rest of the settings still apply.
 """
@@ -230,7 +230,7 @@ def camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _fields(cls: type) -> list[tuple[dataclasses.Field, type]]:
+def typed_fields(cls: type) -> list[tuple[dataclasses.Field, type]]:
     hints = typing.get_type_hints(cls)
     return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
 
@@ -259,7 +259,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-_STRINGS = tuple[str, ...]
+STRINGS = tuple[str, ...]
 _converter = cattrs.Converter(unstruct_collection_overrides={tuple: list})
 _converter.register_structure_hook(bool, _strict("true or false", lambda v: isinstance(v, bool)))
 _converter.register_structure_hook(
@@ -268,7 +268,7 @@ _converter.register_structure_hook(
 _converter.register_structure_hook(float, _strict("a number", _is_number, float))
 _converter.register_structure_hook(str, _strict("a string", lambda v: isinstance(v, str)))
 _converter.register_structure_hook_func(
-    lambda t: t == _STRINGS,
+    lambda t: t == STRINGS,
     _strict(
         "a list of non-empty strings",
         lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v),
@@ -322,7 +322,7 @@ def _object_hook(cls: type, default: Any, where: str) -> typing.Callable[[Any, A
     """Structures a settings object at ``where``: absent keys keep ``default``'s values (which, for a
     nested object, may differ from its class's), unknown keys are reported and ignored."""
     overrides = {}
-    for f, typ in _fields(cls):
+    for f, typ in typed_fields(cls):
         value, key = getattr(default, f.name), camel(f.name)
         if dataclasses.is_dataclass(typ):
             hook = _object_hook(typ, value, f"{where}.{key}")
@@ -381,127 +381,7 @@ def _structure_settings() -> typing.Callable[[Any, Any], Settings]:
 
 # -- export ---------------------------------------------------------------------------------------
 
-_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
-
 
 def to_wire(settings: Any) -> dict[str, Any]:
     """The camelCase object a client would send for ``settings``."""
     return _converter.unstructure(settings)
-
-
-def json_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of section ``diffusionLsp``, nested as the client sends it."""
-    schema = _object_schema(Settings(), Settings.__doc__ or "")
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": SECTION,
-        **schema,
-    }
-
-
-def _object_schema(defaults: Any, doc: str) -> dict[str, Any]:
-    props: dict[str, Any] = {}
-    for f, typ in _fields(type(defaults)):
-        value = getattr(defaults, f.name)
-        if dataclasses.is_dataclass(typ):
-            props[camel(f.name)] = _object_schema(value, f.metadata["doc"])
-            continue
-        if typ == _STRINGS:
-            prop: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
-            value = list(value)
-        else:
-            prop = {"type": _JSON_TYPES[typ]}
-        prop.update({"default": value, "description": f.metadata["doc"]})
-        prop.update({k: v for k, v in f.metadata.items() if k != "doc"})
-        props[camel(f.name)] = prop
-    return {
-        "type": "object",
-        "description": doc,
-        "properties": props,
-        "additionalProperties": False,
-    }
-
-
-def flat_properties() -> dict[str, dict[str, Any]]:
-    """Every leaf setting by its dotted name (``diffusionLsp.inline.automatic.steps``), in the
-    shape of VS Code's ``contributes.configuration.properties``."""
-    out: dict[str, dict[str, Any]] = {}
-
-    def walk(obj: dict[str, Any], prefix: str) -> None:
-        for key, prop in obj["properties"].items():
-            if prop["type"] == "object":
-                walk(prop, f"{prefix}.{key}")
-            else:
-                out[f"{prefix}.{key}"] = prop
-
-    walk(json_schema(), SECTION)
-    return out
-
-
-def vscode_configuration() -> dict[str, Any]:
-    """``contributes.configuration`` for the VS Code extension's package.json."""
-    return {"title": "Diffusion LSP", "properties": flat_properties()}
-
-
-def markdown() -> str:
-    """docs/configuration.md."""
-    lines = [
-        "# Configuration",
-        "",
-        "<!-- Generated by `diffusion-lsp schema --format markdown`; edit "
-        "`diffusion_lsp/lsp/settings.py` instead. -->",
-        "",
-        f"All settings live in the section `{SECTION}`. The server reads them from",
-        "`initializationOptions` (the object under the section), from",
-        '`workspace/didChangeConfiguration` (`{"settings": {"diffusionLsp": {...}}}`) and, where',
-        "the client supports it, by pulling `workspace/configuration`. A bad value is reported with",
-        "a warning (`window/showMessage`) and replaced by its default. A change to any of `model`,",
-        "`revision`, `dtype`, `device`, `deviceMap`, `trustRemoteCode`, `infillMode` or",
-        "`quantization` reloads the model.",
-        "",
-        "`diffusion-lsp schema --format json` prints the JSON Schema; `--format vscode` prints",
-        "VS Code's `contributes.configuration`.",
-        "",
-        "Suggestions the editor asks for while you type (automatic inline completions) pass three",
-        "gates that a suggestion you ask for with the trigger key skips: the file's language is one",
-        "the model was trained on (`inline.languages`; **the embedded model is Python-first: by",
-        "default it makes automatic suggestions in Python files only**), typing has paused",
-        "(`inline.debounce`), and the suggestion's confidence reaches `inline.minConfidence`.",
-        "",
-        "| Setting | Type | Default | Description |",
-        "|---|---|---|---|",
-    ]
-    for name, prop in flat_properties().items():
-        typ = prop["type"]
-        if typ == "array":
-            typ = f"array of {prop['items']['type']}"
-        if "enum" in prop:
-            typ = " \\| ".join(f"`{v}`" for v in prop["enum"])
-        limits = []
-        if "minimum" in prop:
-            limits.append(f"min {prop['minimum']}")
-        if "maximum" in prop:
-            limits.append(f"max {prop['maximum']}")
-        if limits:
-            typ += f" ({', '.join(limits)})"
-        default = json.dumps(prop["default"])
-        lines.append(f"| `{name}` | {typ} | `{default}` | {prop['description']} |")
-    lines += [
-        "",
-        "Example (`initializationOptions`, or the `diffusionLsp` object of a client's settings):",
-        "",
-        "```json",
-        json.dumps(
-            {
-                "model": "/path/to/model",
-                "device": "cuda",
-                "alternatives": 2,
-                "inline": {"automatic": {"steps": 6, "maxTokens": 16}},
-                "diagnostics": {"enabled": False},
-            },
-            indent=2,
-        ),
-        "```",
-        "",
-    ]
-    return "\n".join(lines)

@@ -320,7 +320,7 @@ def train(cfg: TrainConfig, echo: Any = print) -> dict[str, Any]:
         "diffusion_lsp": {
             "recipe": "diffusion-lsp train",
             "preset": cfg.preset,
-            # automatic inline suggestions only in these (lsp/inline.py); the corpus caps every
+            # automatic inline suggestions only in these (lsp/features/inline_completion.py); the corpus caps every
             # other language at 10% of the bytes
             "languages": ["python"],
             "parameters": n_all,

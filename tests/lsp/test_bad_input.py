@@ -10,7 +10,7 @@ import pytest
 from lsp_support import Client, client_capabilities, pos, rng
 from lsprotocol import types
 from pygls.exceptions import JsonRpcServerError
-from test_inline import TEXT, URI, complete
+from test_inline_completion import TEXT, URI, complete
 
 
 def texts(items: list[types.InlineCompletionItem]) -> list[str]:

@@ -21,7 +21,7 @@ from lsprotocol import types
 
 from diffusion_lsp import textops
 from diffusion_lsp.engine import api, load_engine
-from diffusion_lsp.lsp import inline
+from diffusion_lsp.lsp.features import inline_completion as inline
 from diffusion_lsp.lsp.settings import Settings
 from diffusion_lsp.region import Document, fix_regions, inline_region, refine_region
 

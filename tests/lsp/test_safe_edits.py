@@ -25,7 +25,7 @@ from lsp_support import (
     rng,
 )
 from lsprotocol import types
-from test_commands import as_json, run
+from test_execute_command import as_json, run
 
 INV_URI = "file:///work/inventory.py"
 ONE_TOKEN = [name for name, (_, _, one_token) in BREAKS.items() if one_token]

@@ -1,6 +1,6 @@
-"""Model lifecycle: load in the background after ``initialized``, report progress and status, reload
-when the model settings change, and hand the loaded engine to requests (which wait, bounded, while it
-loads).
+"""The model host: loads the model in the background after ``initialized``, reports progress and
+status, reloads when the model settings change, and hands the loaded engine to requests (which wait,
+bounded, while it loads). It is ``server.model_host``; the engine it holds is ``.engine``.
 
 Loading runs on the worker thread (it blocks for seconds); everything else here runs on the event loop.
 Status goes out as ``diffusionLsp/status`` notifications; load progress as ``$/progress`` when the
@@ -38,8 +38,8 @@ def real_loader(spec: api.ModelSpec, progress: Callable[[str, float | None], Non
     return load_engine(spec, progress)
 
 
-class ModelLifecycle:
-    """The one engine of a server, its state, and the latency of the last model request."""
+class ModelHost:
+    """The one engine of a server, its loading state, and the latency of the last model request."""
 
     def __init__(self, server: DiffusionLanguageServer, loader: Loader) -> None:
         self.server = server

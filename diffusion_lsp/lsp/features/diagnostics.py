@@ -2,7 +2,9 @@
 
 Runs on the event loop, debounced per document (the ``diagnostics.debounceMs`` setting): listing the
 errors is a walk of the incremental tree, no model. The quick fix is the "Fix syntax error" code
-action, which the client asks for with these diagnostics in its context.
+action, which the client asks for with these diagnostics in its context. Nothing is registered: the
+feature publishes when ``server.events`` says a document opened, changed or closed, or the
+diagnostics settings changed.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from diffusion_lsp.lsp.documents import lsp_range
+from diffusion_lsp.lsp.convert import lsp_range
+from diffusion_lsp.lsp.features import Feature
 from diffusion_lsp.region import Region, fix_regions
 
 if TYPE_CHECKING:
     from diffusion_lsp.lsp.server import DiffusionLanguageServer
+    from diffusion_lsp.lsp.settings import Settings
 
 SOURCE = "diffusion-lsp"
 CODE = "syntax-error"
@@ -43,12 +47,16 @@ def diagnostics_for(server: DiffusionLanguageServer, uri: str) -> list[types.Dia
     ]
 
 
-class Publisher:
+class Diagnostics(Feature):
     """Debounced publishing, one pending timer per document."""
 
     def __init__(self, server: DiffusionLanguageServer) -> None:
-        self.server = server
+        super().__init__(server)
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        server.events.opened.subscribe(self.schedule)
+        server.events.changed.subscribe(self.schedule)
+        server.events.closed.subscribe(self.clear)
+        server.events.settings.subscribe(self.settings_changed)
 
     def schedule(self, uri: str) -> None:
         if (timer := self._timers.pop(uri, None)) is not None:
@@ -75,7 +83,8 @@ class Publisher:
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )
 
-    def refresh_all(self) -> None:
-        """Settings changed (diagnostics on or off): publish again for every open document."""
-        for entry in self.server.documents:
-            self.schedule(entry.uri)
+    def settings_changed(self, old: Settings, new: Settings) -> None:
+        """The diagnostics settings changed (on or off): publish again for every open document."""
+        if old.diagnostics != new.diagnostics:
+            for entry in self.server.documents:
+                self.schedule(entry.uri)

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from diffusion_lsp.lsp import progress, rewrite
-from diffusion_lsp.lsp.documents import parse_range
+from diffusion_lsp.lsp import edits, progress
+from diffusion_lsp.lsp.convert import parse_range
+from diffusion_lsp.lsp.features import Feature, feature
 from diffusion_lsp.lsp.requests import Scope
 
 if TYPE_CHECKING:
@@ -29,8 +30,8 @@ def _applies_edits(server: DiffusionLanguageServer) -> bool:
     return bool(workspace and workspace.apply_edit)
 
 
-def register(server: DiffusionLanguageServer) -> None:
-    def plan(kind: rewrite.Kind, args: tuple[Any, ...]) -> rewrite.Plan | str:
+class ExecuteCommand(Feature):
+    def plan(self, kind: edits.Kind, args: tuple[Any, ...]) -> edits.Plan | str:
         """On dispatch: the arguments checked and the document's snapshot taken."""
         if not args or not isinstance(args[0], str) or len(args) > 2:
             return f"diffusionLsp.{kind} takes [uri, range]"
@@ -40,18 +41,19 @@ def register(server: DiffusionLanguageServer) -> None:
             return f"not an LSP range: {raw!r}"
         if rng is None and kind != "fix":
             return f"diffusionLsp.{kind} needs a range"
-        return rewrite.prepare(server, uri, kind, rng)
+        return edits.prepare(self.server, uri, kind, rng)
 
     async def apply(
-        kind: rewrite.Kind, planned: rewrite.Plan | str, scope: Scope
+        self, kind: edits.Kind, planned: edits.Plan | str, scope: Scope
     ) -> dict[str, Any]:
+        server = self.server
         scope.enter()
         try:
             if isinstance(planned, str):
                 return {"applied": False, "message": planned}
             async with progress.work(server, f"diffusion-lsp: {LABELS[kind]}") as job:
                 try:
-                    outcome = await rewrite.compute(server, planned, job)
+                    outcome = await edits.compute(server, planned, job)
                 except asyncio.CancelledError:
                     if progress.swallow_cancel(job):
                         return {"applied": False, "message": "cancelled; nothing was changed"}
@@ -79,20 +81,27 @@ def register(server: DiffusionLanguageServer) -> None:
             }
         return {"applied": True, "message": outcome.message}
 
-    def command(kind: rewrite.Kind):
-        # A generator: the plan is made while the request is dispatched (before later messages
-        # change the document); the engine then runs on the worker, awaited in ``apply``.
-        def handler(*args: Any):
-            scope = server.protocol.open_scope()
-            result = yield apply, (kind, plan(kind, args), scope), None
-            return result
+    def command(self, kind: edits.Kind, args: tuple[Any, ...]):
+        """A generator: the plan is made while the request is dispatched (before later messages
+        change the document); the engine then runs on the worker, awaited in ``apply``."""
+        scope = self.server.protocol.open_scope()
+        result = yield self.apply, (kind, self.plan(kind, args), scope), None
+        return result
 
-        return handler
+    @feature(types.WORKSPACE_EXECUTE_COMMAND, command="diffusionLsp.fill", runs="worker")
+    def fill(self, *args: Any):
+        return (yield from self.command("fill", args))
 
-    for kind in ("fill", "fix", "refine"):
-        server.command(f"diffusionLsp.{kind}")(command(kind))
+    @feature(types.WORKSPACE_EXECUTE_COMMAND, command="diffusionLsp.fix", runs="worker")
+    def fix(self, *args: Any):
+        return (yield from self.command("fix", args))
 
-    # On the event loop: a snapshot of the state.
-    @server.command("diffusionLsp.status")
-    def status(*args: Any) -> dict[str, Any]:
-        return {**server.model.status(), "modelCalls": server.model.model_calls}
+    @feature(types.WORKSPACE_EXECUTE_COMMAND, command="diffusionLsp.refine", runs="worker")
+    def refine(self, *args: Any):
+        return (yield from self.command("refine", args))
+
+    # A snapshot of the state.
+    @feature(types.WORKSPACE_EXECUTE_COMMAND, command="diffusionLsp.status", runs="loop")
+    def status(self, *args: Any) -> dict[str, Any]:
+        host = self.server.model_host
+        return {**host.status(), "modelCalls": host.model_calls}

@@ -2,7 +2,7 @@
 fix a syntax error, refine a selection.
 
 Listing runs on the event loop and only looks at regions (never the model); ``data`` remembers what
-to do and on which document version. Resolve computes the edit on the worker (``rewrite.compute``).
+to do and on which document version. Resolve computes the edit on the worker (``edits.compute``).
 Clients that cannot resolve an edit get a command (``diffusionLsp.fill|fix|refine``) instead.
 """
 
@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from diffusion_lsp import textops
-from diffusion_lsp.lsp import progress, rewrite
-from diffusion_lsp.lsp.diagnostics import SOURCE
-from diffusion_lsp.lsp.documents import parse_range, range_json, text_range
+from diffusion_lsp.lsp import edits, progress
+from diffusion_lsp.lsp.convert import parse_range, range_json, text_range
+from diffusion_lsp.lsp.features import Feature, feature
+from diffusion_lsp.lsp.features.diagnostics import SOURCE
 from diffusion_lsp.lsp.requests import Scope
 from diffusion_lsp.region import fix_regions, hole_regions, refine_region
 
@@ -52,16 +53,18 @@ def _resolves_edits(server: DiffusionLanguageServer) -> bool:
     return support is not None and "edit" in support.properties
 
 
-def register(server: DiffusionLanguageServer) -> None:
-    # Runs on the event loop: regions only, no model.
-    @server.feature(
+class CodeAction(Feature):
+    # Regions only, no model.
+    @feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(
+        runs="loop",
+        options=types.CodeActionOptions(
             code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite],
             resolve_provider=True,
         ),
     )
-    def code_actions(params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        server = self.server
         uri = params.text_document.uri
         entry = server.documents.usable(uri)
         if entry is None or entry.doc is None:
@@ -71,7 +74,7 @@ def register(server: DiffusionLanguageServer) -> None:
         offers: list[tuple[str, str, textops.Range, list[types.Diagnostic]]] = []
 
         if _wanted("fix", only):
-            errors = [r for r in fix_regions(doc, rng.start) if rewrite.overlaps(r, rng)]
+            errors = [r for r in fix_regions(doc, rng.start) if edits.overlaps(r, rng)]
             if errors:
                 span = _span(errors)
                 diags = [
@@ -85,7 +88,7 @@ def register(server: DiffusionLanguageServer) -> None:
                 offers.append((FIX, "fix", span, diags))
         if _wanted("fill", only):
             holes = hole_regions(doc, rng.start)
-            here = [h for h in holes if rewrite.overlaps(h, rng)]
+            here = [h for h in holes if edits.overlaps(h, rng)]
             if here:
                 offers.append((FILL_HOLE, "fill", _span(here), []))
             if len(holes) > 1 or (holes and not here):
@@ -117,13 +120,14 @@ def register(server: DiffusionLanguageServer) -> None:
         return actions
 
     async def resolve_edit(
-        action: types.CodeAction, planned: Any, scope: Scope
+        self, action: types.CodeAction, planned: Any, scope: Scope
     ) -> types.CodeAction:
+        server = self.server
         scope.enter()
         try:
             async with progress.work(server, f"diffusion-lsp: {action.title}") as job:
                 try:
-                    outcome = await rewrite.compute(server, planned, job)
+                    outcome = await edits.compute(server, planned, job)
                 except asyncio.CancelledError:
                     if progress.swallow_cancel(job):
                         return action  # cancelled from the progress UI: no edit
@@ -138,18 +142,19 @@ def register(server: DiffusionLanguageServer) -> None:
 
     # A generator: the plan is made while the request is dispatched (on the document as the
     # client sent it), then the engine runs on the worker, awaited in ``resolve_edit``.
-    @server.feature(types.CODE_ACTION_RESOLVE)
-    def resolve(action: types.CodeAction):
+    @feature(types.CODE_ACTION_RESOLVE, runs="worker")
+    def resolve(self, action: types.CodeAction):
+        server = self.server
         data: Any = action.data
-        if not isinstance(data, dict) or data.get("kind") not in rewrite.KINDS:
+        if not isinstance(data, dict) or data.get("kind") not in edits.KINDS:
             return action
         rng = parse_range(data.get("range"))
         uri, version = data.get("uri"), data.get("version")
         if not isinstance(uri, str) or rng is None:
             return action
-        planned = rewrite.prepare(
+        planned = edits.prepare(
             server, uri, data["kind"], rng, version if isinstance(version, int) else None
         )
         scope = server.protocol.open_scope()
-        result = yield resolve_edit, (action, planned, scope), None
+        result = yield self.resolve_edit, (action, planned, scope), None
         return result

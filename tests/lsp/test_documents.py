@@ -1,16 +1,12 @@
-"""Plain functions of the server, without a client: the document store, candidate ranking, the
-inline cache, and the choice of a fix."""
+"""The document store, without a client: served and plain documents, UTF-16 positions, and ranges
+that follow the changes made since."""
 
 from __future__ import annotations
 
 from lsprotocol import types
 
 from diffusion_lsp import textops
-from diffusion_lsp.engine import api
-from diffusion_lsp.lsp import inline, rewrite
-from diffusion_lsp.lsp.documents import DocumentStore, parse_range
-from diffusion_lsp.lsp.inline import Shown
-from diffusion_lsp.region import Intent, LengthHint, Region
+from diffusion_lsp.lsp.documents import DocumentStore
 
 
 def change(
@@ -46,57 +42,6 @@ def test_store_positions_are_utf16():
     store.open("u", "python", 1, "s = '😀'\n")
     store.change("u", 2, [change((0, 7), (0, 7), "!")])  # after the emoji: 5 + 2 UTF-16 units
     assert store.get("u").text == "s = '😀!'\n"
-
-
-def region(text: str = "", max_lines: int = 1, valid=lambda t: True) -> Region:
-    r = textops.Range(textops.Position(0, 0), textops.Position(0, len(text)))
-    return Region(
-        Intent.INLINE, 0, len(text), r, text, "x", LengthHint(1, 100, max_lines), None, valid
-    )
-
-
-def result(*texts: str) -> api.Result:
-    cands = tuple(api.Candidate(t, (0.5,), 1) for t in texts)
-    return api.Result(texts[0], (0.5,), 1, api.Timings(), cands)
-
-
-def test_candidates_are_cut_deduplicated_filtered_and_ranked_by_parsing():
-    res = result("a\nb", "", "a", "foo()", "  ", "bad", "c")
-    got = inline.candidate_texts(res, region(valid=lambda t: t != "bad"), suffix="\n  foo()\n")
-    assert got == ["a", "c", "bad"]
-    multi = inline.candidate_texts(result("a\nb\nc\n\n"), region(max_lines=2), suffix="")
-    assert multi == ["a\nb"]
-
-
-def test_cache_answers_only_for_a_typed_prefix_at_the_anchor():
-    shown = Shown(text="ab\ncd", anchor=2, replaced="", texts=("xyz", "xq", "z"))
-    assert inline.from_cache(shown, "abx\ncd", 3) == ["yz", "q"]
-    assert inline.from_cache(shown, "abxy\ncd", 4) == ["z"]
-    assert inline.from_cache(shown, "abxyz\ncd", 5) is None  # all typed: ask again
-    assert inline.from_cache(shown, "abx\ncd", 2) is None  # cursor not after the typed text
-    assert inline.from_cache(shown, "Xbx\ncd", 3) is None  # text before the anchor changed
-    assert inline.from_cache(shown, "ab\ncd", 2) is None
-    assert inline.from_cache(None, "abx\ncd", 3) is None
-
-
-def test_fill_and_refine_take_the_first_candidate_that_passes_the_gate():
-    from diffusion_lsp.region import Document
-
-    doc = Document("def f():\n    pass\n\ndef g():\n    return 1\n", "python")
-    start = doc.text.index("pass")
-    end = start + len("pass")
-    chosen, _ = rewrite._first_safe(doc, start, end, ["return (", "return 1", "x = 2"])
-    assert chosen == "return 1"  # the first one does not parse
-    none, why = rewrite._first_safe(doc, start, end, ["return (", "(("])
-    assert none is None and why == "it does not parse"
-
-
-def test_parse_range_rejects_malformed_json():
-    assert parse_range(
-        {"start": {"line": 1, "character": 2}, "end": {"line": 3, "character": 4}}
-    ) == textops.Range(textops.Position(1, 2), textops.Position(3, 4))
-    for bad in (None, 5, {"start": 1}, {"start": {"line": "x", "character": 0}, "end": {}}):
-        assert parse_range(bad) is None
 
 
 def test_a_range_follows_the_changes_made_since_its_version():

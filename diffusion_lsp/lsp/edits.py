@@ -30,7 +30,8 @@ from lsprotocol import types
 
 from diffusion_lsp import textops
 from diffusion_lsp.engine import api
-from diffusion_lsp.lsp.documents import OpenDocument, Snapshot, Stale, lsp_edit, rebase
+from diffusion_lsp.lsp.convert import lsp_edit
+from diffusion_lsp.lsp.documents import OpenDocument, Snapshot, Stale, rebase
 from diffusion_lsp.lsp.progress import Job
 from diffusion_lsp.region import (
     Document,
@@ -207,11 +208,11 @@ async def _model_fix(
         candidates: list[checks.Edit] = []
         for a, b in spans:
             request = _fix_request(server, doc.text, a, b, uri)
-            result = await server.model.run(
+            result = await server.model_host.run(
                 lambda engine, token, r=request: engine.infill(r, token)
             )
             if result is None:
-                return None, f"the model is not available ({server.model.message})"
+                return None, f"the model is not available ({server.model_host.message})"
             for cand in result.alternatives or (api.Candidate(result.text, result.confidence, 0),):
                 text = cand.text.split("\n", 1)[0]
                 candidates.append(
@@ -284,13 +285,13 @@ async def _rewrite(
         if len(spans) > 1:
             job.report(f"region {i + 1} of {len(spans)}", percentage=100 * i // len(spans))
         start, end = start + shift, end + shift
-        result = await server.model.run(
+        result = await server.model_host.run(
             lambda engine, token, r=region, s=start, e=end, t=new: _run(
                 server, engine, token, kind, r, t, s, e, snap.uri
             )
         )
         if result is None:
-            return snap.text, f"the model is not available ({server.model.message})"
+            return snap.text, f"the model is not available ({server.model_host.message})"
         texts = [c.text for c in result.alternatives] or [result.text]
         chosen, reason = await asyncio.to_thread(_first_safe, current, start, end, texts)
         if chosen is None:

@@ -26,7 +26,8 @@ from lsprotocol import types
 
 from diffusion_lsp import textops
 from diffusion_lsp.engine import api
-from diffusion_lsp.lsp.documents import lsp_range
+from diffusion_lsp.lsp.convert import lsp_range
+from diffusion_lsp.lsp.features import Feature, feature
 from diffusion_lsp.lsp.settings import DebounceSettings, InlineSettings, Settings
 from diffusion_lsp.region import Document, Region, inline_region
 
@@ -222,24 +223,44 @@ def automatic_language(
     return language_id in wanted or (language is not None and language in wanted)
 
 
-def register(server: DiffusionLanguageServer) -> None:
-    shown = server.inline_cache
-    debouncer = server.inline_debounce
+EMPTY = types.InlineCompletionList(items=[])
 
-    def items(texts: list[str], rng: textops.Range) -> types.InlineCompletionList:
-        return types.InlineCompletionList(
-            items=[types.InlineCompletionItem(insert_text=t, range=lsp_range(rng)) for t in texts]
-        )
 
-    empty = types.InlineCompletionList(items=[])
+def items(texts: list[str], rng: textops.Range) -> types.InlineCompletionList:
+    return types.InlineCompletionList(
+        items=[types.InlineCompletionItem(insert_text=t, range=lsp_range(rng)) for t in texts]
+    )
 
-    # Runs on the event loop up to the fill, which runs on the worker (superseded per document).
-    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
-    async def inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList:
+
+class InlineCompletion(Feature):
+    """The feature and its per-document state: the suggestions last shown (the cache) and the
+    debouncer; both follow the documents through ``server.events``."""
+
+    def __init__(self, server: DiffusionLanguageServer) -> None:
+        super().__init__(server)
+        self.shown: dict[str, Shown] = {}  # the last inline suggestions per document
+        self.debounce = Debouncer()  # typing rhythm and the newest inline request
+        server.events.changed.subscribe(self.debounce.changed)
+        server.events.closed.subscribe(self.closed)
+
+    def closed(self, uri: str) -> None:
+        self.shown.pop(uri, None)
+        self.debounce.forget(uri)
+
+    # On the event loop up to the fill, which runs on the worker (superseded per document).
+    @feature(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION,
+        runs="worker",
+        options=types.InlineCompletionOptions(),
+    )
+    async def inline_completion(
+        self, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList:
+        server, shown, debouncer = self.server, self.shown, self.debounce
         uri = params.text_document.uri
         entry = server.documents.usable(uri)
         if entry is None or entry.doc is None:
-            return empty
+            return EMPTY
         doc = entry.doc
         text = doc.text
         ticket = debouncer.begin(uri)  # supersedes any older request for the document
@@ -257,26 +278,26 @@ def register(server: DiffusionLanguageServer) -> None:
             if not automatic_language(
                 settings.inline, settings.model, entry.language_id, doc.language
             ):
-                return empty  # a language the model was not trained on: only when asked
+                return EMPTY  # a language the model was not trained on: only when asked
             wait = debouncer.wait_ms(uri, settings.inline.debounce)
             if wait > 0:
                 await debouncer.sleep(wait / 1000)  # typing has not paused yet
                 if not debouncer.is_newest(uri, ticket) or doc.text != text:
-                    return empty  # superseded, or typed on: the newer request answers
+                    return EMPTY  # superseded, or typed on: the newer request answers
                 if server.documents.usable(uri) is not entry:
-                    return empty  # closed (or reopened) meanwhile
+                    return EMPTY  # closed (or reopened) meanwhile
         region = inline_region(doc, doc.index.position(cursor), max_lines=settings.inline.max_lines)
         if region is None:
-            return empty
+            return EMPTY
         request = infill_request(doc, region, settings, automatic, uri)
         try:
-            result = await server.model.run(
+            result = await server.model_host.run(
                 lambda engine, token: engine.infill(request, token), key=f"inline:{uri}"
             )
         except api.Cancelled:
-            return empty  # superseded by a newer request for this document
+            return EMPTY  # superseded by a newer request for this document
         if result is None or doc.text != text:
-            return empty  # no model, or the document changed meanwhile (a newer request follows)
+            return EMPTY  # no model, or the document changed meanwhile (a newer request follows)
         floor = settings.inline.min_confidence if automatic else 0.0
         texts = candidate_texts(result, region, request.suffix, floor)
         shown[uri] = Shown(text, len(request.prefix), region.text, tuple(texts))

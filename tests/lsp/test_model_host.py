@@ -1,5 +1,5 @@
-"""Model lifecycle: progress while loading, bounded waiting, load failure, reload on settings change,
-and settings from workspace/configuration."""
+"""The model host: progress while loading, bounded waiting, a load failure shown once, and the real
+loader's error."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from lsp_support import Client, client_capabilities, make_client, pos, server_command, server_env
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
-from test_inline import TEXT, URI, complete
+from test_inline_completion import TEXT, URI, complete
 
 
 async def test_loading_reports_progress_then_ready(client: Client):
@@ -44,43 +44,6 @@ async def test_a_load_failure_is_shown_once_and_the_server_stays_up(client: Clie
     errors = [m for m in client.messages if m.type == types.MessageType.Error]
     assert len(errors) == 1 and "no such model" in errors[0].message
     assert (await client.status())["state"] == "error"
-
-
-async def test_changing_the_model_settings_reloads_it(client: Client):
-    seen = len(client.statuses)
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"diffusionLsp": {"model": "fake:step_ms=1"}})
-    )
-    await client.wait_for_status("loading", after=seen)
-    ready = await client.wait_for_status("ready", after=seen)
-    assert ready["model"] == "fake:step_ms=1"
-    # A change that leaves the model alone does not reload it.
-    seen = len(client.statuses)
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(
-            settings={"diffusionLsp": {"model": "fake:step_ms=1", "alternatives": 1}}
-        )
-    )
-    client.open(URI, TEXT)
-    assert [i.insert_text for i in await complete(client)] == ["v0_26"]
-    assert [s["state"] for s in client.statuses[seen:]] == ["ready"]  # the latency report only
-
-
-@pytest.mark.server(init_options={"alternatives": "two", "dtype": "int3"})
-async def test_a_bad_setting_is_warned_about_and_defaulted(client: Client):
-    (warning,) = [m for m in client.messages if m.type == types.MessageType.Warning]
-    assert (
-        "diffusionLsp.alternatives" in warning.message and "diffusionLsp.dtype" in warning.message
-    )
-    client.open(URI, TEXT)
-    assert len(await complete(client)) == 2  # the default, 3 alternatives, less the suffix repeat
-
-
-@pytest.mark.server(configuration={"diffusionLsp": {"alternatives": 1}})
-async def test_settings_are_pulled_where_the_client_supports_it(client: Client):
-    client.open(URI, TEXT)
-    pulls = bool(client.capabilities.workspace and client.capabilities.workspace.configuration)
-    assert len(await complete(client)) == (1 if pulls else 2)
 
 
 async def test_the_real_loader_reports_a_missing_model_once(tmp_path):

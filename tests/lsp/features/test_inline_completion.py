@@ -1,5 +1,5 @@
 """textDocument/inlineCompletion against the fake engine: texts, ranges, budgets, cache, supersession
-and cancellation."""
+and cancellation; and its plain functions: the confidence floor, ranking and the cache."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ import pytest
 from lsp_support import TEXT_ADD, Client, pos, rng
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
+
+from diffusion_lsp import textops
+from diffusion_lsp.engine import api
+from diffusion_lsp.lsp.features import inline_completion as inline
+from diffusion_lsp.lsp.features.inline_completion import Shown
+from diffusion_lsp.region import Intent, LengthHint, Region
 
 URI = "file:///work/add.py"
 TEXT = TEXT_ADD
@@ -119,10 +125,76 @@ async def test_cancel_request_stops_the_work(client: Client):
 
 
 def test_the_floor_compares_the_mean_token_confidence():
-    from diffusion_lsp.engine import api
-    from diffusion_lsp.lsp import inline
-
     steady = api.Candidate("x", (0.6, 0.6), 1)
     one_weak_token = api.Candidate("y", (1.0, 0.9, 0.2), 1)  # mean 0.7, min 0.2
     assert inline.confidence(steady) == pytest.approx(0.6)
     assert inline.confidence(one_weak_token) == pytest.approx(0.7)
+
+
+# -- plain functions, without a client: ranking and the cache ------------------------------------
+
+
+def region(text: str = "", max_lines: int = 1, valid=lambda t: True) -> Region:
+    r = textops.Range(textops.Position(0, 0), textops.Position(0, len(text)))
+    return Region(
+        Intent.INLINE, 0, len(text), r, text, "x", LengthHint(1, 100, max_lines), None, valid
+    )
+
+
+def result(*texts: str) -> api.Result:
+    cands = tuple(api.Candidate(t, (0.5,), 1) for t in texts)
+    return api.Result(texts[0], (0.5,), 1, api.Timings(), cands)
+
+
+def test_candidates_are_cut_deduplicated_filtered_and_ranked_by_parsing():
+    res = result("a\nb", "", "a", "foo()", "  ", "bad", "c")
+    got = inline.candidate_texts(res, region(valid=lambda t: t != "bad"), suffix="\n  foo()\n")
+    assert got == ["a", "c", "bad"]
+    multi = inline.candidate_texts(result("a\nb\nc\n\n"), region(max_lines=2), suffix="")
+    assert multi == ["a\nb"]
+
+
+def test_cache_answers_only_for_a_typed_prefix_at_the_anchor():
+    shown = Shown(text="ab\ncd", anchor=2, replaced="", texts=("xyz", "xq", "z"))
+    assert inline.from_cache(shown, "abx\ncd", 3) == ["yz", "q"]
+    assert inline.from_cache(shown, "abxy\ncd", 4) == ["z"]
+    assert inline.from_cache(shown, "abxyz\ncd", 5) is None  # all typed: ask again
+    assert inline.from_cache(shown, "abx\ncd", 2) is None  # cursor not after the typed text
+    assert inline.from_cache(shown, "Xbx\ncd", 3) is None  # text before the anchor changed
+    assert inline.from_cache(shown, "ab\ncd", 2) is None
+    assert inline.from_cache(None, "abx\ncd", 3) is None
+
+
+async def test_closing_a_document_drops_its_cache_and_typing_rhythm():
+    """The inline feature keeps its own state and hears of changes and closes through the events."""
+    from diffusion_lsp.lsp import features
+    from diffusion_lsp.lsp.server import build_server
+
+    server = build_server(fake_engine=True)
+    handlers = server.protocol.fm.features
+    feature = features.of(server, inline.InlineCompletion)
+    handlers[types.TEXT_DOCUMENT_DID_OPEN](
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=URI, language_id="python", version=1, text=TEXT
+            )
+        )
+    )
+    for version, column in ((2, 11), (3, 12)):  # two keys: a typing rhythm
+        handlers[types.TEXT_DOCUMENT_DID_CHANGE](
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=rng(1, column, 1, column), text="x"
+                    )
+                ],
+            )
+        )
+    assert feature.debounce.interval_ms(URI) is not None
+    feature.shown[URI] = Shown(text=TEXT, anchor=37, replaced="", texts=("v0",))
+    handlers[types.TEXT_DOCUMENT_DID_CLOSE](
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=URI))
+    )
+    assert URI not in feature.shown
+    assert feature.debounce.interval_ms(URI) is None

@@ -19,7 +19,8 @@ from lsprotocol import types
 
 from diffusion_lsp.engine import api
 from diffusion_lsp.engine.testing.fake import FakeEngine, FakeOptions
-from diffusion_lsp.lsp import inline
+from diffusion_lsp.lsp import features
+from diffusion_lsp.lsp.features import inline_completion as inline
 from diffusion_lsp.lsp.server import build_server
 from diffusion_lsp.lsp.settings import DebounceSettings, InlineSettings, Settings
 
@@ -190,13 +191,14 @@ class Harness:
     def __init__(self, debounce: DebounceSettings | None = None) -> None:
         self.server = build_server(fake_engine=True)
         self.clock = Clock()
-        self.server.inline_debounce.clock = self.clock
-        self.server.inline_debounce.sleep = self.clock.sleep
+        debouncer = features.of(self.server, inline.InlineCompletion).debounce
+        debouncer.clock = self.clock
+        debouncer.sleep = self.clock.sleep
         self.server.settings = Settings(
             inline=InlineSettings(debounce=debounce or DebounceSettings())
         )
         self.model = StubModel()
-        self.server.model = self.model  # type: ignore[assignment]
+        self.server.model_host = self.model  # type: ignore[assignment]
         self.features = self.server.protocol.fm.features
         self.version = 1
         self.column = 11  # the cursor, after "return "
