@@ -16,7 +16,7 @@ from diffusion_lsp.engine.candidates import (
     rank,
     trim_filler,
 )
-from diffusion_lsp.engine.window import window
+from diffusion_lsp.engine.tokens import window
 from diffusion_lsp.engine.worker import Worker
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from diffusion_lsp.engine.window import window
+from diffusion_lsp.engine.tokens import window
 
 HOLE = "<HOLE>"
 INSTRUCTION = (

@@ -8,8 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from diffusion_lsp.engine.masked.expand import Row, denoise_expanding  # noqa: E402
-from diffusion_lsp.engine.testing.oracle import ExpandingOracle  # noqa: E402
 from diffusion_lsp.engine.masked.loop import row_generators  # noqa: E402
+from diffusion_lsp.engine.testing.oracle import ExpandingOracle  # noqa: E402
 
 V, MASK, EXPAND, EOS, PAD = 64, 60, 61, 62, 63
 BEFORE, AFTER = [1, 2, 3], [4, 5, EOS]
