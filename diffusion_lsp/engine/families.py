@@ -132,11 +132,26 @@ def _vocab(tokenizer: Any) -> dict[str, int]:
 DROPPED = ("auto_map", "model_type", "architectures", "transformers_version", "_name_or_path")
 
 
+# The keys a published config of each architecture has (the sizes of the model).
+REQUIRED = {
+    "qwen2": ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"),
+    "llama": ("d_model", "n_layers", "n_heads", "mlp_hidden_size", "vocab_size"),
+}
+
+
 def native_config(family: NativeFamily, config: dict[str, Any]) -> Any:
     """The transformers config of ``family`` built from the published ``config`` (a dict)."""
     from transformers import LlamaConfig, Qwen2Config
 
+    missing = [k for k in REQUIRED[family.base] if k not in config]
+    if missing:
+        raise ModelLoadError(
+            f"the config is not one of the {family.name} family: it lacks {', '.join(missing)}.",
+            "set `family` (`--family`) to auto, or to the checkpoint's family.",
+        )
     keep = {k: v for k, v in config.items() if k not in DROPPED}
+    if keep.get("rope_scaling", 0) is None:
+        del keep["rope_scaling"]  # transformers 5 reads rope_parameters; null is its default
     keep["is_causal"] = False  # every family here attends bidirectionally
     keep["diffusion_shift_logits"] = family.shift
     keep["diffusion_family"] = family.name
