@@ -463,3 +463,25 @@ def test_an_error_in_remote_code_is_one_message_naming_both_versions(checkpoints
     message = err.value.message
     assert "KeyError" in message and "4.46.3" in message and transformers.__version__ in message
     assert "--family" in err.value.fix
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_dual_cache_fast_path_runs_each_family_exactly_on_its_first_step(engines, family):
+    """The fast path (on by default on CUDA for these layouts) on the CPU: its first step over a
+    fresh canvas equals the plain forward (which equals the reference, above)."""
+    import torch
+
+    from diffusion_lsp.engine.fastpath import DualCacheDenoiser, fast_denoiser
+    from diffusion_lsp.engine.tokens import build_canvas
+
+    engine = engines[family]
+    assert fast_denoiser(engine.model, engine.shift, enabled=True) is not None  # layout supported
+    # As on CUDA: each row its own prefill (the CPU's shared prefill is an approximation).
+    fast = DualCacheDenoiser(engine.model, engine.shift, share_prefill=False)
+    mask = engine.special.mask
+    rows = [([*engine._lead, 11, 12, 13], [mask] * n, [14, 15]) for n in (2, 5)]
+    canvas = build_canvas(rows, [[True] * n for n in (2, 5)], engine.special.pad, "cpu")
+    sel = (canvas.tokens == mask).nonzero(as_tuple=True)
+    expected = engine.denoiser(canvas.tokens, canvas.attention, sel)
+    got = fast(canvas.tokens, canvas.attention, sel)
+    assert torch.allclose(got, expected, atol=2e-4, rtol=1e-4), (got - expected).abs().max()
