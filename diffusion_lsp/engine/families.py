@@ -199,10 +199,7 @@ def native_tokenizer(name: str, family: NativeFamily | None, common: dict[str, A
     if family is not None and family.base == "qwen2":
         from transformers import Qwen2Tokenizer
 
-        try:
-            return AutoTokenizer.from_pretrained(name, **kwargs)
-        except Exception:  # noqa: BLE001 - the checkpoint names a tokenizer class of its own code
-            return Qwen2Tokenizer.from_pretrained(name, **kwargs)
+        return Qwen2Tokenizer.from_pretrained(name, **kwargs)
     return AutoTokenizer.from_pretrained(name, **kwargs)
 
 
