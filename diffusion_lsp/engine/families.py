@@ -200,6 +200,10 @@ def native_tokenizer(name: str, family: NativeFamily | None, common: dict[str, A
         from transformers import Qwen2Tokenizer
 
         return Qwen2Tokenizer.from_pretrained(name, **kwargs)
+    if family is not None:  # LLaDA: its tokenizer.json
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(name, **kwargs)
     return AutoTokenizer.from_pretrained(name, **kwargs)
 
 
