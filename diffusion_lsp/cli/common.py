@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from diffusion_lsp.engine.api import DTYPES, EngineError, ModelSpec, Result
+from diffusion_lsp.engine.api import DTYPES, FAMILY_CHOICES, EngineError, ModelSpec, Result
 from diffusion_lsp.textops import LineIndex
 
 
@@ -30,7 +30,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--trust-remote-code",
         action="store_true",
-        help="run code shipped with the checkpoint (Dream, DiffuCoder, LLaDA); off by default",
+        help="run code shipped with a checkpoint of an unknown architecture; off by default",
+    )
+    group.add_argument(
+        "--family",
+        default="auto",
+        choices=FAMILY_CHOICES,
+        help="the model family where the checkpoint does not say (default: read it)",
     )
 
 
@@ -68,6 +74,7 @@ def spec_from_args(args: argparse.Namespace) -> ModelSpec:
         device=args.device,
         device_map=args.device_map,
         trust_remote_code=args.trust_remote_code,
+        family=getattr(args, "family", "auto"),
     )
 
 

@@ -18,6 +18,10 @@ WEIGHT_DTYPES: tuple[Dtype, ...] = tuple(d for d in DTYPES if d != "auto")
 InfillMode = Literal["auto", "inpaint", "instruct"]
 Quantization = Literal["none", "8bit", "4bit", "fp8"]
 Family = Literal["masked", "block"]
+# What ``ModelSpec.family`` may say: auto (read the checkpoint), an engine family, or a checkpoint
+# family loaded natively (``engine/families.py``).
+FamilyChoice = Literal["auto", "masked", "block", "dream", "dreamon", "llada", "open-dcoder"]
+FAMILY_CHOICES: tuple[FamilyChoice, ...] = get_args(FamilyChoice)
 
 
 class EngineError(Exception):
@@ -71,6 +75,7 @@ class ModelSpec:
     trust_remote_code: bool = False
     infill_mode: InfillMode = "auto"
     quantization: Quantization = "none"
+    family: FamilyChoice = "auto"
 
 
 @dataclass(frozen=True)

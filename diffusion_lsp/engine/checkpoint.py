@@ -6,6 +6,7 @@ constants: the mask id of one model is an ordinary token of another.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -44,15 +45,36 @@ def shifts_logits(config_dict: dict[str, Any]) -> bool:
     if override is not None:
         return bool(override)
     model_type = str(config_dict.get("model_type", "")).lower()
-    archs = [a.lower() for a in config_dict.get("architectures") or []]
-    if model_type in SHIFTED_MODEL_TYPES or any(a.startswith("dream") for a in archs):
+    archs = [str(a) for a in config_dict.get("architectures") or []]
+    if model_type in SHIFTED_MODEL_TYPES or any(a.lower().startswith("dream") for a in archs):
         return True
-    if model_type in UNSHIFTED_MODEL_TYPES or any(a.startswith("llada") for a in archs):
+    if model_type in UNSHIFTED_MODEL_TYPES or any(a.lower().startswith("llada") for a in archs):
         return False
     if is_masked_lm(config_dict):
         return False
     # A decoder-style architecture (``*ForCausalLM``) run bidirectionally keeps its next-token head.
     return any(a.endswith("ForCausalLM") for a in archs)
+
+
+# Steps a checkpoint's generation config may name for an editor's request; more (Dream's 512) is a
+# benchmark setting, and the engine then sizes the steps to the hole instead.
+EDITOR_STEPS = 32
+
+
+def editor_steps(generation_config: Any) -> int | None:
+    """The checkpoint's default step count if it suits an editor (at most ``EDITOR_STEPS``)."""
+    steps = getattr(generation_config, "steps", None)
+    if isinstance(steps, int) and 0 < steps <= EDITOR_STEPS:
+        return steps
+    return None
+
+
+# Instruct models end a turn with a chat stop token, not only eos.
+CHAT_STOPS = ("<|im_end|>", "<|eot_id|>")
+# Pad tokens of their own that models write into the slots past the answer (DiffuCoder).
+FILLER_TOKENS = ("<|dlm_pad|>",)
+# Control tokens that are never code, marked special or not.
+CONTROL = re.compile(r"<\|(fim_[a-z_]+|reserved_token_\d+)\|>")
 
 
 @dataclass(frozen=True)
@@ -63,7 +85,10 @@ class SpecialIds:
     BERT-style model, a BOS for some decoders, nothing for others). ``stop`` ends a filled hole
     (EOS, and SEP for a masked LM); ``filler`` is dropped wherever it appears: pad, and the null
     token of a model trained to fill the unused end of a hole with it (``null_token_id`` in the
-    config, as the embedded model records it).
+    config, as the embedded model records it), and a pad token of the model's own (``<|dlm_pad|>``).
+    ``banned`` ids are never sampled: the mask, the embedding's padding rows past the tokenizer, and
+    control tokens (special tokens that are neither stop nor filler, ``<|fim_*|>``,
+    ``<|reserved_token_*|>``). ``expand`` is DreamOn's expand token, when the tokenizer has one.
     """
 
     mask: int
@@ -72,6 +97,8 @@ class SpecialIds:
     filler: frozenset[int]
     lead: tuple[int, ...] = ()
     tail: tuple[int, ...] = ()
+    banned: frozenset[int] = frozenset()
+    expand: int | None = None
 
 
 def _ids(value: Any) -> list[int]:
@@ -93,7 +120,12 @@ def _first(*values: Any) -> int | None:
 
 
 def special_ids(
-    tokenizer: Any, config: Any, generation_config: Any = None, model: str = "the model"
+    tokenizer: Any,
+    config: Any,
+    generation_config: Any = None,
+    model: str = "the model",
+    *,
+    lead_bos: bool = False,
 ) -> SpecialIds:
     """Read the mask, pad, stop and wrapper ids from ``tokenizer``, ``config`` and ``generation_config``.
 
@@ -128,18 +160,55 @@ def special_ids(
     if pad is None:
         pad = mask  # only pads the batch; attention never sees it
     sep = _ids(getattr(tokenizer, "sep_token_id", None))
-    stop = eos | set(sep)
+    vocab = _vocab(tokenizer)
+    stop = eos | set(sep) | {vocab[t] for t in CHAT_STOPS if t in vocab}
     lead, tail = _wrapper_ids(tokenizer)
+    if lead_bos and not lead:
+        bos = _first(
+            getattr(tokenizer, "bos_token_id", None),
+            getattr(config, "bos_token_id", None),
+            getattr(gen, "bos_token_id", None),
+        )
+        lead = () if bos is None else (bos,)
     stop.discard(mask)
     null = _ids(getattr(config, "null_token_id", None))
+    filler = {pad, *null, *(vocab[t] for t in FILLER_TOKENS if t in vocab)} - {mask}
     return SpecialIds(
         mask=mask,
         pad=pad,
         stop=frozenset(stop),
-        filler=frozenset({pad, *null} - {mask}),
+        filler=frozenset(filler),
         lead=lead,
         tail=tail,
+        banned=_banned(tokenizer, config, vocab, mask, stop | filler),
+        expand=vocab.get("<|expand|>"),
     )
+
+
+def _vocab(tokenizer: Any) -> dict[str, int]:
+    try:
+        return dict(tokenizer.get_vocab())
+    except Exception:  # noqa: BLE001 - a tokenizer without a vocabulary names no token
+        return {}
+
+
+def _banned(
+    tokenizer: Any, config: Any, vocab: dict[str, int], mask: int, allowed: set[int]
+) -> frozenset[int]:
+    """Ids an infill never writes (see ``SpecialIds.banned``)."""
+    banned = {mask}
+    try:
+        size = len(tokenizer)
+    except TypeError:
+        size = None
+    rows = getattr(config, "vocab_size", None)
+    if isinstance(size, int) and isinstance(rows, int):
+        banned.update(range(size, rows))  # embedding rows no token maps to
+    decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    banned.update(i for i, t in decoder.items() if getattr(t, "special", False))
+    banned.update(_ids(getattr(tokenizer, "all_special_ids", None)))
+    banned.update(i for t, i in vocab.items() if CONTROL.fullmatch(t))
+    return frozenset(banned - (allowed - {mask}))
 
 
 def _wrapper_ids(tokenizer: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:

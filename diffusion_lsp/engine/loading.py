@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from diffusion_lsp.engine import families
 from diffusion_lsp.engine.api import (
     WEIGHT_DTYPES,
     Engine,
@@ -22,7 +23,6 @@ from diffusion_lsp.engine.api import (
     ModelLoadError,
     ModelSpec,
 )
-from diffusion_lsp.engine.checkpoint import family_of, is_masked_lm
 
 Progress = Callable[[str, "float | None"], None]
 
@@ -230,64 +230,6 @@ def _classify_hub_error(name: str, spec: ModelSpec, exc: Exception) -> ModelLoad
     return ModelLoadError(f"could not read the config of {name}: {text}", SET_MODEL)
 
 
-def _model_class(config: dict[str, Any], name: str, spec: ModelSpec) -> tuple[Any, bool]:
-    """(the Auto class to load with, whether the checkpoint needs its own code)."""
-    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-    model_type = config.get("model_type", "")
-    auto_map = config.get("auto_map") or {}
-    native = model_type in CONFIG_MAPPING
-    if auto_map and not native:
-        if not spec.trust_remote_code:
-            raise ModelLoadError(
-                f"{name} (model type {model_type!r}) runs code shipped with the checkpoint, "
-                "which is off by default.",
-                "if you trust its authors, set `trust_remote_code` (the "
-                "`diffusionLsp.trustRemoteCode` setting, or `--trust-remote-code`).",
-            )
-        for cls_name, cls in (
-            ("AutoModelForMaskedLM", AutoModelForMaskedLM),
-            ("AutoModel", AutoModel),
-            ("AutoModelForCausalLM", AutoModelForCausalLM),
-        ):
-            if cls_name in auto_map:
-                return cls, True
-        raise _unsupported(name, model_type, config)
-    if not native:
-        raise _unsupported(name, model_type, config)
-    if is_masked_lm(config):
-        return AutoModelForMaskedLM, False
-    archs = config.get("architectures") or []
-    bidirectional = config.get("is_causal") is False
-    if any(a.endswith("ForCausalLM") for a in archs) and bidirectional:
-        return AutoModelForCausalLM, False
-    raise _unsupported(name, model_type, config)
-
-
-def _block_model_class() -> Any:
-    """DiffusionGemma's class (AutoModel would give the bare model without its head)."""
-    import transformers
-
-    cls = getattr(transformers, "DiffusionGemmaForBlockDiffusion", None)
-    if cls is None:
-        raise ModelLoadError(
-            f"DiffusionGemma needs transformers >= 5.13; this is {transformers.__version__}.",
-            "pip install -U 'transformers>=5.13'.",
-        )
-    return cls
-
-
-def _unsupported(name: str, model_type: str, config: dict[str, Any]) -> ModelLoadError:
-    archs = ", ".join(config.get("architectures") or []) or "none named"
-    return ModelLoadError(
-        f"{name} is not a diffusion model this engine can run (model type {model_type!r}, "
-        f"architectures: {archs}). Autoregressive (causal) LMs cannot fill holes by denoising.",
-        "use DiffusionGemma, a masked LM (*ForMaskedLM), or a masked-diffusion model such as "
-        "Dream, DiffuCoder or LLaDA (with trust_remote_code).",
-    )
-
-
 def load_engine(spec: ModelSpec, progress: Progress | None = None) -> Engine:
     """Load the model ``spec`` names and wrap it in its family's engine.
 
@@ -320,22 +262,22 @@ def _load_engine(spec: ModelSpec, progress: Progress | None) -> Engine:
     name, local = resolve_model(spec)
     report(f"reading the config of {name}", 0.0)
     config = read_config(name, spec, local)
-    family = family_of(config)
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
-    if family == "block":
-        model_cls, remote = _block_model_class(), False
-    else:
-        model_cls, remote = _model_class(config, name, spec)
+    plan = families.plan(config, name, spec)
+    family = plan.family
     common = {
         "revision": spec.revision,
         "local_files_only": local or offline(),
-        "trust_remote_code": bool(spec.trust_remote_code and remote),
+        "trust_remote_code": bool(spec.trust_remote_code and plan.remote),
     }
     report("loading the tokenizer", 0.1)
-    tokenizer = _load(lambda: _tokenizer(name, common), name, spec, local, "the tokenizer")
+    tokenizer = _load(
+        lambda: plan.tokenizer(name, common, _tokenizer), name, spec, local, "the tokenizer"
+    )
+    plan.settle(config, tokenizer, spec)
     report("loading the weights", 0.2)
-    kwargs = dict(common, dtype=dtype)
+    kwargs = dict(common, dtype=dtype, **plan.weight_kwargs(config))
     if spec.device_map:
         kwargs["device_map"] = spec.device_map
     bnb = spec.quantization in ("8bit", "4bit")  # bitsandbytes places the weights itself
@@ -343,9 +285,8 @@ def _load_engine(spec: ModelSpec, progress: Progress | None) -> Engine:
         kwargs["quantization_config"] = _quantization(spec.quantization)
     elif spec.quantization == "fp8":
         _check_fp8(device)
-    model = _load(
-        lambda: model_cls.from_pretrained(name, **kwargs), name, spec, local, "the weights"
-    )
+    load_weights = plan.guard(lambda: plan.model_cls.from_pretrained(name, **kwargs), name, config)
+    model = _load(load_weights, name, spec, local, "the weights")
     if not spec.device_map and not bnb:
         report(f"moving the model to {device}", 0.8)
         model = _load(lambda: model.to(device), name, spec, local, f"the model onto {device}")
@@ -371,7 +312,14 @@ def _load_engine(spec: ModelSpec, progress: Progress | None) -> Engine:
     else:
         from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
 
-        engine = MaskedDiffusionEngine(model, tokenizer, info, spec)
+        special = None
+        if plan.native is not None:
+            from diffusion_lsp.engine.checkpoint import special_ids
+
+            gen = getattr(model, "generation_config", None)
+            lead_bos = plan.native.lead_bos
+            special = special_ids(tokenizer, model.config, gen, name, lead_bos=lead_bos)
+        engine = MaskedDiffusionEngine(model, tokenizer, info, spec, special=special)
     engine.warmup(lambda message, done: report(message, 0.95 + 0.05 * done))
     report("ready", 1.0)
     return engine

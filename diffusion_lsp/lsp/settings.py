@@ -152,8 +152,15 @@ class Settings:
     )
     trust_remote_code: bool = setting(
         False,
-        "Allow models whose code ships with the checkpoint (Dream, DiffuCoder, LLaDA). "
+        "Allow models whose code ships with the checkpoint, for architectures with no native "
+        "family here (Dream, DiffuCoder, LLaDA and Open-dCoder never need it). "
         "That code runs on your machine: enable it only for models you trust.",
+    )
+    family: str = setting(
+        "auto",
+        "Model family where the checkpoint does not say which (auto: read it from the checkpoint). "
+        "dream, dreamon, llada and open-dcoder load natively, without the checkpoint's code.",
+        enum=list(api.FAMILY_CHOICES),
     )
     infill_mode: str = setting(
         "auto",
@@ -218,6 +225,7 @@ class Settings:
             trust_remote_code=self.trust_remote_code,
             infill_mode=typing.cast(api.InfillMode, self.infill_mode),
             quantization=typing.cast(api.Quantization, self.quantization),
+            family=typing.cast(api.FamilyChoice, self.family),
         )
 
 

@@ -118,7 +118,7 @@ def test_an_unexpected_error_still_names_the_model_and_a_fix(masked_dir, monkeyp
     def broken(*args, **kwargs):
         raise KeyError("vocab_size")
 
-    monkeypatch.setattr("diffusion_lsp.engine.loading.family_of", broken)
+    monkeypatch.setattr("diffusion_lsp.engine.families.family_of", broken)
     with pytest.raises(ModelLoadError) as err:
         load_engine(ModelSpec(model=str(masked_dir), device="cpu"))
     assert str(masked_dir) in err.value.message and "KeyError" in err.value.message

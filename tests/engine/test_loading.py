@@ -63,8 +63,9 @@ def test_offline_hub_says_so_and_how_to_fix_it(monkeypatch):
 
 
 def test_remote_code_needs_the_setting(tmp_path):
+    # An architecture no native family knows (Dream and LLaDA load without their code).
     (tmp_path / "config.json").write_text(
-        json.dumps({"model_type": "Dream", "auto_map": {"AutoModel": "modeling_dream.DreamModel"}})
+        json.dumps({"model_type": "mystery", "auto_map": {"AutoModel": "modeling_mystery.Model"}})
     )
     with pytest.raises(ModelLoadError) as err:
         load_engine(ModelSpec(model=str(tmp_path)))

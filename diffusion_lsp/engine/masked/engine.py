@@ -62,7 +62,7 @@ class MaskedDiffusionEngine:
         default_temperature: float = 0.0,
         fast_path: bool | None = None,
     ) -> None:
-        from diffusion_lsp.engine.checkpoint import shifts_logits, special_ids
+        from diffusion_lsp.engine.checkpoint import editor_steps, shifts_logits, special_ids
         from diffusion_lsp.engine.masked.denoiser import pick_denoiser
 
         self.model = model
@@ -79,7 +79,7 @@ class MaskedDiffusionEngine:
             model, self.shift, fast_path=fast_path, remote_code=bool(config_dict.get("auto_map"))
         )
         self.policy = policy or ConfidenceThreshold()
-        self.default_steps = default_steps or getattr(gen, "steps", None)
+        self.default_steps = default_steps or editor_steps(gen)
         self.default_temperature = default_temperature
         self.device = getattr(model, "device", None) or "cpu"
         lead = self.special.lead
@@ -126,6 +126,7 @@ class MaskedDiffusionEngine:
             canvas.attention,
             canvas.free,
             mask_id=special.mask,
+            banned=special.banned,
             policy=self.policy,
             steps=request.steps or self._steps(max(lengths)),
             temperature=temperature,
@@ -203,6 +204,7 @@ class MaskedDiffusionEngine:
             canvas.attention,
             canvas.free,
             mask_id=special.mask,
+            banned=special.banned,
             policy=self.policy,
             steps=request.steps or self._steps(k),
             temperature=temperature,
