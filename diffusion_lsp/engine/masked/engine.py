@@ -2,7 +2,9 @@
 
 It builds canvases from requests (windowed context, one row per candidate length and alternative),
 runs the sampler with the model's denoiser and an unmasking policy, and trims, decodes and ranks what
-comes back. Works for native masked LMs (ModernBERT) and remote-code models (Dream, DiffuCoder, LLaDA).
+comes back. Works for masked LMs (ModernBERT, the embedded model) and the masked code models loaded
+natively (Dream, DiffuCoder, Dream-Coder, LLaDA, Open-dCoder); a DreamOn checkpoint (one with an
+expand token) fills through ``expand.py``, its hole growing and shrinking while it is denoised.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from diffusion_lsp.engine.tokens import (
 )
 
 MAX_DEFAULT_STEPS = 32  # when neither the request nor the checkpoint names a step count
+EXPAND_START = 4  # masks a DreamOn hole starts with (its quick start's); it grows from there
 
 
 class MaskedDiffusionEngine:
@@ -75,6 +78,8 @@ class MaskedDiffusionEngine:
         self.special = special or special_ids(tokenizer, config, gen, model=info.model)
         self.shift = shifts_logits(config_dict) if shift is None else shift
         # ``fast_path``: the dual-cache (and on CUDA graphed) denoiser; ``pick_denoiser`` decides.
+        self._denoiser_given = denoiser is not None  # an oracle in the tests runs every loop
+        self._eager: Denoiser | None = None
         self.denoiser = denoiser or pick_denoiser(
             model, self.shift, fast_path=fast_path, remote_code=bool(config_dict.get("auto_map"))
         )
@@ -88,6 +93,8 @@ class MaskedDiffusionEngine:
             bos = getattr(tokenizer, "bos_token_id", None)
             lead = (bos if bos is not None else self.special.pad,)
         self._lead = tuple(lead)
+        eos = getattr(tokenizer, "eos_token_id", None)
+        self._eos = eos if isinstance(eos, int) else self.special.pad
 
     def warmup(
         self, progress: Callable[[str, float], None] | None = None, context_tokens: int = 2048
@@ -111,6 +118,8 @@ class MaskedDiffusionEngine:
             self.tokenizer, healed_prefix, request.suffix, request.context_tokens
         )
         max_tokens = max(1, request.max_tokens)
+        if special.expand is not None and not request.lengths:
+            return self._infill_expanding(request, prefix, suffix, healed, start, cancel)
         lengths = hole_lengths(request.lengths, max_tokens, request.single_line, cap=max_tokens)
         temperature = self._temperature(request.temperature)
         samples = max(1, request.alternatives) if temperature > 0 else 1
@@ -144,6 +153,64 @@ class MaskedDiffusionEngine:
             )
             text, conf = decode_hole(self.tokenizer, ids, conf, request.single_line)
             candidates.append(Candidate(unheal(text, healed), tuple(conf), n))
+        return self._result(
+            candidates, request.alternatives, sample.nfe, start, tokenize_ms, 0.0, sample.denoise_ms
+        )
+
+    def _infill_expanding(
+        self,
+        request: InfillRequest,
+        prefix: list[int],
+        suffix: list[int],
+        healed: bool,
+        start: float,
+        cancel: CancelToken | None,
+    ) -> Result:
+        """DreamOn: the hole starts at ``EXPAND_START`` masks and takes the length its content
+        needs (``expand.denoise_expanding``), up to ``max_tokens``; one row per alternative."""
+        import torch
+
+        from diffusion_lsp.engine.masked.denoiser import MaskedDenoiser
+        from diffusion_lsp.engine.masked.expand import Row, denoise_expanding
+
+        special = self.special
+        device = torch.device(self.device)
+        assert special.expand is not None
+        budget = max(1, request.max_tokens)
+        temperature = self._temperature(request.temperature)
+        samples = max(1, request.alternatives) if temperature > 0 else 1
+        plan = [(0, j) for j in range(samples)]
+        # The prompt DreamOn was trained on: bos, prefix, masks, suffix, eos.
+        delete = self._eos
+        after = [*suffix, *(special.tail or (delete,))]
+        first = min(EXPAND_START, budget)
+        rows = [Row([*self._lead, *prefix], [special.mask] * first, list(after)) for _ in plan]
+        tokenize_ms = (time.perf_counter() - start) * 1000
+        # The canvas changes length every step, so the eager denoiser runs it (the dual cache
+        # plans for one fixed canvas per request).
+        if self._eager is None:
+            self._eager = MaskedDenoiser(self.model, self.shift)
+        denoiser = self.denoiser if self._denoiser_given else self._eager
+        sample = denoise_expanding(
+            denoiser,
+            rows,
+            mask_id=special.mask,
+            expand_id=special.expand,
+            delete_id=delete,
+            budget=budget,
+            temperature=temperature,
+            generators=row_generators(self._seeds(request.seed, plan), device),
+            pad_id=special.pad,
+            device=device,
+            banned=special.banned,
+            max_steps=request.steps,
+            cancel=cancel,
+        )
+        candidates = []
+        for row in sample.rows:
+            ids, conf = trim_filler(row.hole, row.confidence, special.filler, special.stop)
+            text, conf = decode_hole(self.tokenizer, ids, conf, request.single_line)
+            candidates.append(Candidate(unheal(text, healed), tuple(conf), len(row.hole)))
         return self._result(
             candidates, request.alternatives, sample.nfe, start, tokenize_ms, 0.0, sample.denoise_ms
         )

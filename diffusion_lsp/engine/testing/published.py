@@ -364,7 +364,8 @@ def build(out_dir: str | Path, family: str, seed: int = 0, favour: str | None = 
     """Write a tiny ``family`` checkpoint (one of ``FAMILIES``) to ``out_dir``.
 
     ``favour``: ``"banned"`` makes every position prefer the control tokens, the mask and the
-    embedding's padding rows (see ``_weights``).
+    embedding's padding rows (see ``_weights``); a special token's text (``"<|expand|>"``) makes
+    every position prefer that token.
     """
     from safetensors.torch import save_file
 
@@ -380,11 +381,20 @@ def build(out_dir: str | Path, family: str, seed: int = 0, favour: str | None = 
         raise ValueError(f"unknown family {family!r}: one of {', '.join(FAMILIES)}")
     write_json(out / "config.json", config)
     llama = family == "llada"
-    weights = _weights(config, llama, seed, _favoured(out, config) if favour else ())
+    if favour == "banned":
+        favoured = _favoured(out, config)
+    else:
+        favoured = [_special_id(out, favour)] if favour else []
+    weights = _weights(config, llama, seed, favoured)
     if llama:
         weights = {_llada_name(k): v for k, v in weights.items()}
     save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
     return out
+
+
+def _special_id(out: Path, content: str) -> int:
+    decoder = json.loads((out / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+    return next(int(i) for i, t in decoder.items() if t["content"] == content)
 
 
 def _favoured(out: Path, config: dict[str, Any]) -> list[int]:
