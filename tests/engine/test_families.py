@@ -308,8 +308,11 @@ def test_padded_rows_equal_unpadded_runs(engines, family):
     )
     assert torch.allclose(padded[:2], alone_long, atol=1e-4)
     assert torch.allclose(padded[2:], alone_short, atol=1e-4)
-    # The default infill batches several hole lengths as padded rows: each equals its run alone.
-    request = InfillRequest(prefix="def add(a, b):\n    return ", suffix="\n", max_tokens=6)
+    # An infill batches several hole lengths as padded rows: each equals its run alone. (Lengths
+    # given: DreamOn's default infill is the expanding loop, one row per alternative.)
+    request = InfillRequest(
+        prefix="def add(a, b):\n    return ", suffix="\n", max_tokens=6, lengths=(2, 4, 6)
+    )
     batched = engine.infill(request)
     for candidate in batched.alternatives[:1]:
         alone = engine.infill(
