@@ -79,7 +79,7 @@ def test_predictions_are_the_engines_texts_for_the_harness_requests(loaded, toke
     for s, (request, result) in zip(scored, recording.calls):
         n = count(s.hole.prefix, s.hole.answer)
         single = s.hole.kind == "single-line"
-        assert request == request_for(s.hole, s.setting, lambda h: n, context_tokens=1000)
+        assert request == request_for(s.hole, s.setting, lambda h, n=n: n, context_tokens=1000)
         assert request.single_line is single
         if s.setting == "oracle":
             assert request.lengths == (n,)  # the exact hole length, one candidate
