@@ -19,12 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--model", help="checkpoint directory or hub id (default: the embedded model)"
         )
-        p.add_argument(
-            "--filler",
-            choices=["engine", "reference"],
-            default="engine",
-            help="the product's engine, or the harness's reference loop",
-        )
         p.add_argument("--device", default="auto")
         p.add_argument(
             "--threads", type=int, default=0, help="torch CPU threads (0: torch's default)"
@@ -59,34 +53,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per program")
 
 
-def load_filler(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(engine-like object with ``infill(request)``, tokenizer) for ``args.filler``."""
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(the product's engine, as the server loads it; its tokenizer, to count oracle lengths)."""
     from transformers import AutoTokenizer
 
+    from diffusion_lsp.engine import load_engine
+    from diffusion_lsp.engine.api import ModelSpec
     from diffusion_lsp.models import embedded_model_path
 
-    model = args.model or str(embedded_model_path())
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.filler == "engine":
-        from diffusion_lsp.engine import load_engine  # the product's engine
-        from diffusion_lsp.engine.api import ModelSpec
-
-        engine = load_engine(ModelSpec(model=args.model, device=args.device))
-        return engine, AutoTokenizer.from_pretrained(model)
-    import torch
-    from transformers import AutoModelForMaskedLM
-
-    from diffusion_lsp.eval.reference import ReferenceInfiller
-
-    device = (
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    )
-    tok = AutoTokenizer.from_pretrained(model)
-    net = AutoModelForMaskedLM.from_pretrained(model, dtype=torch.float32).to(device)
-    return ReferenceInfiller(net, tok), tok
+    engine = load_engine(ModelSpec(model=args.model, device=args.device))
+    return engine, AutoTokenizer.from_pretrained(args.model or str(embedded_model_path()))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,25 +88,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _oracle_tokens(tokenizer):
-    from diffusion_lsp.engine.tokens import heal
-
-    def count(prefix: str, answer: str) -> int:
-        _, healed = heal(prefix)
-        return len(
-            tokenizer((" " if healed else "") + answer, add_special_tokens=False, verbose=False)[
-                "input_ids"
-            ]
-        )
-
-    return count
-
-
 def _holes(args: argparse.Namespace, settings: list[str]) -> int:
     from tqdm.auto import tqdm
 
     from diffusion_lsp.eval.holes import load_holes, make_holes
-    from diffusion_lsp.eval.run_holes import format_table, run_engine, summarize
+    from diffusion_lsp.eval.run_holes import format_table, oracle_tokens, run_engine, summarize
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if args.holes:
@@ -146,11 +112,11 @@ def _holes(args: argparse.Namespace, settings: list[str]) -> int:
     if not holes:
         print("diffusion-lsp eval: no holes to evaluate", file=sys.stderr)
         return 2
-    filler, tokenizer = load_filler(args)
-    count = _oracle_tokens(tokenizer)
+    engine, tokenizer = _load(args)
+    count = oracle_tokens(tokenizer)
     with tqdm(total=len(holes) * len(settings), desc="eval", disable=None) as bar:
         scored = run_engine(
-            filler,
+            engine,
             holes,
             settings,
             lambda h: count(h.prefix, h.answer),
@@ -164,7 +130,6 @@ def _holes(args: argparse.Namespace, settings: list[str]) -> int:
             json.dump(
                 {
                     "model": args.model or "embedded",
-                    "filler": args.filler,
                     "summary": summary,
                     "results": [
                         {
@@ -200,6 +165,7 @@ def _humaneval(args: argparse.Namespace, settings: list[str]) -> int:
 
     from diffusion_lsp.engine.api import InfillRequest
     from diffusion_lsp.eval.humaneval import load_problems, pass_at_1, run_problems
+    from diffusion_lsp.eval.run_holes import oracle_tokens
 
     if not os.path.exists(args.data):
         print(f"diffusion-lsp eval: no such data file: {args.data}", file=sys.stderr)
@@ -207,8 +173,8 @@ def _humaneval(args: argparse.Namespace, settings: list[str]) -> int:
     problems = load_problems(args.data)
     if args.limit:
         problems = problems[: args.limit]
-    filler, tokenizer = load_filler(args)
-    count = _oracle_tokens(tokenizer)
+    engine, tokenizer = _load(args)
+    count = oracle_tokens(tokenizer)
     report: dict[str, Any] = {}
     for setting in settings:
 
@@ -226,7 +192,7 @@ def _humaneval(args: argparse.Namespace, settings: list[str]) -> int:
                 request = InfillRequest(
                     p.prompt, p.suffix, max_tokens=128, context_tokens=args.context_tokens
                 )
-            return filler.infill(request).text
+            return engine.infill(request).text
 
         with tqdm(total=len(problems), desc=f"humaneval {setting}", disable=None) as bar:
             outcomes = run_problems(
@@ -242,7 +208,7 @@ def _humaneval(args: argparse.Namespace, settings: list[str]) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                {"model": args.model or "embedded", "filler": args.filler, "pass@1": report},
+                {"model": args.model or "embedded", "pass@1": report},
                 f,
                 indent=1,
             )

@@ -1,8 +1,10 @@
-"""Score a filler on held-out holes, in the oracle-length and the realistic (searched-length) setting.
+"""Score the product's engine on held-out holes, in the oracle-length and the realistic setting.
 
-Oracle: the hole gets exactly as many slots as its answer has tokens. Realistic: the filler searches
-the length itself (a ladder of candidate lengths; the model's null token closes a hole longer than
-its answer). Latency is measured one request at a time, as an editor would send them.
+Oracle: the request names one length, exactly as many tokens as the answer has. Realistic: the
+request names none, so the engine searches its own ladder (``engine.candidates.default_lengths``;
+the model's null token closes a hole longer than its answer). There is no denoising loop here: every
+prediction is ``engine.infill``'s text. Latency is measured one request at a time, as an editor
+sends them.
 """
 
 from __future__ import annotations
@@ -56,6 +58,22 @@ def request_for(
     )
 
 
+def oracle_tokens(tokenizer: Any) -> Callable[[str, str], int]:
+    """Tokens of ``answer`` as the engine sees it after ``prefix``: the oracle hole length.
+
+    The engine moves a prefix's trailing space into the hole (``engine.tokens.heal``), so the answer
+    is counted with that space in front.
+    """
+    from diffusion_lsp.engine.tokens import heal
+
+    def count(prefix: str, answer: str) -> int:
+        _, healed = heal(prefix)
+        text = (" " if healed else "") + answer
+        return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    return count
+
+
 def score(hole: Hole, setting: str, prediction: str, latency_ms: float) -> Scored:
     parsed = None
     if parses(hole.prefix + hole.answer + hole.suffix, hole.language):
@@ -80,7 +98,7 @@ def run_engine(
     context_tokens: int = 1000,
     progress: Callable[[int], None] | None = None,
 ) -> list[Scored]:
-    """One request at a time through ``engine.infill`` (the product's engine, or the reference)."""
+    """One request at a time through the product engine's ``infill``, as an editor sends them."""
     out: list[Scored] = []
     for setting in settings:
         for hole in holes:
@@ -128,36 +146,3 @@ def format_table(summary: dict[str, dict[str, dict[str, float]]]) -> str:
                 f"{m['parse_rate']:.1%} | {m['p50_ms']:.0f} | {m['p90_ms']:.0f} |"
             )
     return "\n".join(lines)
-
-
-def run_reference_batched(
-    infiller: Any,
-    holes: Sequence[Hole],
-    settings: Sequence[str],
-    oracle_tokens: Callable[[Hole], int],
-    *,
-    batch: int = 64,
-    context_tokens: int = 1000,
-) -> list[Scored]:
-    """Many holes per forward pass through the reference infiller (for quick GPU evaluation during
-    training; latency is the batch's time per hole, not an editor's latency)."""
-    from diffusion_lsp.eval.reference import default_ladder
-
-    out: list[Scored] = []
-    for setting in settings:
-        for i in range(0, len(holes), batch):
-            chunk = holes[i : i + batch]
-            reqs = [request_for(h, setting, oracle_tokens, context_tokens) for h in chunk]
-            lengths = [r.lengths or default_ladder(r.max_tokens, r.single_line) for r in reqs]
-            t0 = time.perf_counter()
-            filled = infiller.fill_many(
-                [(r.prefix, r.suffix) for r in reqs],
-                lengths,
-                single_line=[r.single_line for r in reqs],
-                context_tokens=context_tokens,
-            )
-            ms = (time.perf_counter() - t0) * 1e3 / len(chunk)
-            out += [
-                score(h, setting, text, ms) for h, (text, _, _) in zip(chunk, filled, strict=True)
-            ]
-    return out

@@ -13,7 +13,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from diffusion_lsp.train.corpus import build_corpus, default_roots
@@ -43,7 +43,6 @@ class TrainConfig:
     eval_every_s: float = 60.0
     save_every_s: float = 120.0
     eval_holes: int = 200  # held-out holes per kind in the final evaluation
-    eval_max_steps: int = 32  # denoising steps per hole in that evaluation (reference infiller)
     device: str = "auto"
     dtype: str = "bfloat16"
     export_dtype: str = "bfloat16"
@@ -156,7 +155,6 @@ def train(cfg: TrainConfig, echo: Any = print) -> dict[str, Any]:
     import torch
     from tqdm.auto import tqdm
 
-    from diffusion_lsp.eval.holes import make_holes, save_holes
     from diffusion_lsp.train.masking import (
         MaskingConfig,
         diffusion_loss,
@@ -164,6 +162,7 @@ def train(cfg: TrainConfig, echo: Any = print) -> dict[str, Any]:
         make_batch,
         random_rate_rows,
     )
+    from diffusion_lsp.train.metrics import evaluate_export, heldout_batches, heldout_loss
     from diffusion_lsp.train.model import (
         PRESETS,
         build_config,
@@ -226,7 +225,7 @@ def train(cfg: TrainConfig, echo: Any = print) -> dict[str, Any]:
 
     # fixed held-out batches for the held-out loss
     heldout_files = [(h["path"], h["language"], h["text"]) for h in prep["heldout"]]
-    held = _heldout_batches(heldout_files, tokenizer, mcfg, device, random_rate_rows, hole_rows)
+    held = heldout_batches(heldout_files, tokenizer, mcfg, device, random_rate_rows, hole_rows)
     forward = torch.compile(model) if cfg.compile else model
     amp = torch.autocast(
         device_type=device.type, dtype=getattr(torch, cfg.dtype), enabled=cfg.dtype != "float32"
@@ -294,7 +293,7 @@ def train(cfg: TrainConfig, echo: Any = print) -> dict[str, Any]:
             )
             last_log, window_tokens, window_t0 = now, 0, now
         if now - last_eval >= cfg.eval_every_s:
-            log("heldout", step=step, **_heldout_loss(model, held, amp))
+            log("heldout", step=step, **heldout_loss(model, held, amp))
             model.train()
             last_eval = time.time()
         if now - last_save >= cfg.save_every_s:
@@ -310,7 +309,7 @@ def train(cfg: TrainConfig, echo: Any = print) -> dict[str, Any]:
         "train_seconds": round(spent, 1),
         "tokens_per_s": round(tokens_seen / max(spent, 1e-9)),
     }
-    final["heldout_loss"] = _heldout_loss(model, held, amp)
+    final["heldout_loss"] = heldout_loss(model, held, amp)
     log("trained", **final)
 
     # export, then evaluate the exported checkpoint as shipped (its dtype) through from_pretrained
@@ -339,123 +338,15 @@ def train(cfg: TrainConfig, echo: Any = print) -> dict[str, Any]:
         files=files,
         bytes=sum(os.path.getsize(os.path.join(cfg.out_dir, f)) for f in files),
     )
-    final["holes"] = evaluate_export(cfg, heldout_files, device, log, make_holes, save_holes)
+    final["holes"] = evaluate_export(
+        cfg.out_dir,
+        cfg.work_dir,
+        heldout_files,
+        holes_per_kind=cfg.eval_holes,
+        seed=cfg.seed,
+        device=str(device),
+        log=log,
+    )
     with open(os.path.join(cfg.work_dir, "metrics.json"), "w") as f:
         json.dump(final, f, indent=2)
     return final
-
-
-def _heldout_batches(
-    files, tokenizer, mcfg, device, random_rate_rows, hole_rows
-) -> list[tuple[str, Any]]:
-    """A few fixed held-out batches: random-rate rows and hole rows, from the held-out files."""
-    import torch
-
-    from diffusion_lsp.train.data import encode_files
-
-    if not files:
-        return []
-    data = encode_files([(text, lang) for _, lang, text in files[:400]], tokenizer, workers=1)
-    if len(data.tokens) < 2 * mcfg.seq_len or not len(data.spans):
-        return []
-    tokens = torch.from_numpy(data.tokens.astype("int32")).to(device)
-    spans = torch.from_numpy(data.spans[:, :2].copy()).to(device)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(1234)
-    # a fixed 15% mask rate makes the accuracy readable: a model that ignores context (predicts the
-    # unigram distribution) stays near the frequency of the commonest token; the first full run
-    # collapsed into exactly that state (see docs/models.md)
-    low = replace(mcfg, eps=0.15)
-    batch = random_rate_rows(tokens, 32, low, gen)
-    masked = torch.rand(batch.input_ids.shape, device=device, generator=gen) < 0.15
-    ids = torch.where(batch.labels != -100, batch.labels, batch.input_ids)
-    fixed = type(batch)(
-        torch.where(masked, torch.full_like(ids, mcfg.mask_id), ids),
-        torch.where(masked, ids, torch.full_like(ids, -100)),
-        torch.full((ids.shape[0],), 1.0 / (0.15 * mcfg.seq_len), device=device),
-    )
-    return [
-        ("random", random_rate_rows(tokens, 32, mcfg, gen)),
-        ("masked15", fixed),
-        ("holes", hole_rows(tokens, spans, 64, mcfg, gen)),
-    ]
-
-
-def _heldout_loss(model, held, amp) -> dict[str, float]:
-    """Loss and accuracy of each held-out batch, and the largest hidden-state norm (a residual
-    stream that grows by orders of magnitude drowns the tokens: the collapse the log should show)."""
-    import torch
-
-    from diffusion_lsp.train.masking import diffusion_loss
-
-    out: dict[str, float] = {}
-    model.eval()
-    with torch.no_grad(), amp:
-        for name, batch in held:
-            loss, stats = diffusion_loss(model, batch)
-            out[f"{name}_loss"] = float(loss)
-            out[f"{name}_acc"] = float(stats["acc"])
-        if held:
-            states = model.model(
-                input_ids=held[0][1].input_ids[:4], output_hidden_states=True
-            ).hidden_states
-            out["max_hidden_norm"] = max(float(h.float().norm(dim=-1).max()) for h in states)
-    return out
-
-
-def evaluate_export(
-    cfg: TrainConfig, heldout_files, device, log: Log, make_holes, save_holes
-) -> dict[str, Any]:
-    """Held-out holes on the exported checkpoint, loaded back with ``from_pretrained``."""
-    import torch
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
-
-    from diffusion_lsp.eval.reference import ReferenceInfiller, heal
-    from diffusion_lsp.eval.run_holes import (
-        SETTINGS,
-        format_table,
-        run_reference_batched,
-        summarize,
-    )
-
-    if not heldout_files or not cfg.eval_holes:
-        return {}
-    t0 = time.time()
-    tokenizer = AutoTokenizer.from_pretrained(cfg.out_dir)
-    model = AutoModelForMaskedLM.from_pretrained(cfg.out_dir, dtype=torch.float32).to(device)
-    holes = make_holes(
-        heldout_files,
-        ["single-line", "multi-line", "expression", "block"],
-        cfg.eval_holes,
-        seed=cfg.seed,
-    )
-    save_holes(holes, os.path.join(cfg.work_dir, "heldout_holes.jsonl.gz"))
-    infiller = ReferenceInfiller(model, tokenizer, max_steps=cfg.eval_max_steps)
-
-    def oracle_tokens(h) -> int:
-        _, healed = heal(h.prefix)
-        return len(
-            tokenizer((" " if healed else "") + h.answer, add_special_tokens=False)["input_ids"]
-        )
-
-    scored = run_reference_batched(infiller, holes, SETTINGS, oracle_tokens)
-    summary = summarize(scored)
-    log(
-        "eval",
-        seconds=round(time.time() - t0, 1),
-        holes=len(holes),
-        table="\n" + format_table(summary),
-    )
-    examples = [
-        {
-            "kind": s.hole.kind,
-            "setting": s.setting,
-            "answer": s.hole.answer,
-            "prediction": s.prediction,
-            "exact": s.exact,
-        }
-        for s in scored[:: max(1, len(scored) // 40)]
-    ]
-    with open(os.path.join(cfg.work_dir, "eval_examples.json"), "w") as f:
-        json.dump(examples, f, indent=1)
-    return summary
