@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from diffusion_lsp.engine.testing.published_tokenizers import (
     token_json,
     write_json,
 )
+from diffusion_lsp.engine.testing.published_weights import llada_name, random_weights
 
 
 def _dream(out: Path, variant: str) -> dict[str, Any]:
@@ -287,79 +287,6 @@ def _llada(out: Path) -> dict[str, Any]:
     }
 
 
-# Llama's tensor names to LLaDA's (the inverse of ``families.LLADA_KEYS``).
-def _llada_name(name: str) -> str:
-    import re
-
-    fixed = {
-        "model.embed_tokens.weight": "model.transformer.wte.weight",
-        "model.norm.weight": "model.transformer.ln_f.weight",
-        "lm_head.weight": "model.transformer.ff_out.weight",
-    }
-    if name in fixed:
-        return fixed[name]
-    layer = {
-        "input_layernorm": "attn_norm",
-        "post_attention_layernorm": "ff_norm",
-        "self_attn.q_proj": "q_proj",
-        "self_attn.k_proj": "k_proj",
-        "self_attn.v_proj": "v_proj",
-        "self_attn.o_proj": "attn_out",
-        "mlp.gate_proj": "ff_proj",
-        "mlp.up_proj": "up_proj",
-        "mlp.down_proj": "ff_out",
-    }
-    m = re.fullmatch(r"model\.layers\.(\d+)\.(.+)\.weight", name)
-    if m is None or m.group(2) not in layer:
-        raise ValueError(f"no LLaDA name for {name}")
-    return f"model.transformer.blocks.{m.group(1)}.{layer[m.group(2)]}.weight"
-
-
-def _weights(config: dict[str, Any], llama: bool, seed: int, favour: Iterable[int]) -> dict:
-    """Random weights in transformers' names (Qwen2 with q/k/v biases, or Llama without).
-
-    ``favour``: ids every position's logits prefer (hidden channel 0 is a constant the residual
-    stream keeps, and those ids' head rows read it), to test that banned ids never come out.
-    """
-    import torch
-
-    rows = config["vocab_size"] if "vocab_size" in config else config["embedding_size"]
-    heads = config.get("num_attention_heads") or config["n_heads"]
-    kv = config.get("num_key_value_heads") or config.get("n_kv_heads") or heads
-    head_dim = HIDDEN // heads
-    gen = torch.Generator().manual_seed(seed)
-
-    def rand(*shape: int, std: float = 0.05) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen) * std
-
-    w = {"model.embed_tokens.weight": rand(rows, HIDDEN, std=0.5)}
-    for i in range(LAYERS):
-        p = f"model.layers.{i}."
-        w[p + "input_layernorm.weight"] = 1 + rand(HIDDEN, std=0.1)
-        w[p + "post_attention_layernorm.weight"] = 1 + rand(HIDDEN, std=0.1)
-        w[p + "self_attn.q_proj.weight"] = rand(heads * head_dim, HIDDEN, std=0.2)
-        w[p + "self_attn.k_proj.weight"] = rand(kv * head_dim, HIDDEN, std=0.2)
-        w[p + "self_attn.v_proj.weight"] = rand(kv * head_dim, HIDDEN, std=0.2)
-        w[p + "self_attn.o_proj.weight"] = rand(HIDDEN, heads * head_dim, std=0.2)
-        if not llama:
-            w[p + "self_attn.q_proj.bias"] = rand(heads * head_dim, std=0.1)
-            w[p + "self_attn.k_proj.bias"] = rand(kv * head_dim, std=0.1)
-            w[p + "self_attn.v_proj.bias"] = rand(kv * head_dim, std=0.1)
-        w[p + "mlp.gate_proj.weight"] = rand(FFN, HIDDEN, std=0.2)
-        w[p + "mlp.up_proj.weight"] = rand(FFN, HIDDEN, std=0.2)
-        w[p + "mlp.down_proj.weight"] = rand(HIDDEN, FFN, std=0.2)
-    w["model.norm.weight"] = 1 + rand(HIDDEN, std=0.1)
-    w["lm_head.weight"] = rand(rows, HIDDEN, std=0.5)
-    favour = sorted(set(favour))
-    if favour:
-        w["model.embed_tokens.weight"][:, 0] = 4.0
-        for i in range(LAYERS):
-            w[f"model.layers.{i}.self_attn.o_proj.weight"][0] = 0.0
-            w[f"model.layers.{i}.mlp.down_proj.weight"][0] = 0.0
-        w["lm_head.weight"][favour, 0] = 30.0
-    return {k: v.to(torch.bfloat16).float().contiguous() for k, v in w.items()}
-
-
 def build(out_dir: str | Path, family: str, seed: int = 0, favour: str | None = None) -> Path:
     """Write a tiny ``family`` checkpoint (one of ``FAMILIES``) to ``out_dir``.
 
@@ -385,9 +312,9 @@ def build(out_dir: str | Path, family: str, seed: int = 0, favour: str | None = 
         favoured = _favoured(out, config)
     else:
         favoured = [_special_id(out, favour)] if favour else []
-    weights = _weights(config, llama, seed, favoured)
+    weights = random_weights(config, llama, seed, favoured)
     if llama:
-        weights = {_llada_name(k): v for k, v in weights.items()}
+        weights = {llada_name(k): v for k, v in weights.items()}
     save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
     return out
 
