@@ -129,18 +129,12 @@ class MaskedDiffusionEngine:
         canvas = build_canvas(rows, [[True] * n for n, _ in plan], special.pad, self.device)
         tokenize_ms = (time.perf_counter() - start) * 1000
 
-        sample = denoise(
-            self.denoiser,
-            canvas.tokens,
-            canvas.attention,
-            canvas.free,
-            mask_id=special.mask,
-            banned=special.banned,
-            policy=self.policy,
-            steps=request.steps or self._steps(max(lengths)),
-            temperature=temperature,
-            generators=row_generators(self._seeds(request.seed, plan), canvas.tokens.device),
-            cancel=cancel,
+        sample = self._denoise(
+            canvas,
+            request.steps or self._steps(max(lengths)),
+            temperature,
+            self._seeds(request.seed, plan),
+            cancel,
         )
         candidates = []
         for r, (n, _) in enumerate(plan):
@@ -265,18 +259,12 @@ class MaskedDiffusionEngine:
             special.pad,
             self.device,
         )
-        sample = denoise(
-            self.denoiser,
-            canvas.tokens,
-            canvas.attention,
-            canvas.free,
-            mask_id=special.mask,
-            banned=special.banned,
-            policy=self.policy,
-            steps=request.steps or self._steps(k),
-            temperature=temperature,
-            generators=row_generators(self._seeds(request.seed, plan), canvas.tokens.device),
-            cancel=cancel,
+        sample = self._denoise(
+            canvas,
+            request.steps or self._steps(k),
+            temperature,
+            self._seeds(request.seed, plan),
+            cancel,
         )
         candidates = []
         for r in range(samples):
@@ -296,6 +284,29 @@ class MaskedDiffusionEngine:
         )
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _denoise(
+        self,
+        canvas: Any,
+        steps: int,
+        temperature: float,
+        seeds: list[int | None],
+        cancel: CancelToken | None,
+    ) -> Any:
+        """The fixed-length loop over ``canvas`` with this engine's denoiser, policy and bans."""
+        return denoise(
+            self.denoiser,
+            canvas.tokens,
+            canvas.attention,
+            canvas.free,
+            mask_id=self.special.mask,
+            banned=self.special.banned,
+            policy=self.policy,
+            steps=steps,
+            temperature=temperature,
+            generators=row_generators(seeds, canvas.tokens.device),
+            cancel=cancel,
+        )
 
     def _temperature(self, requested: float | None) -> float:
         return self.default_temperature if requested is None else max(0.0, requested)
