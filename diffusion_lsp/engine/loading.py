@@ -102,6 +102,7 @@ def looks_like_path(name: str) -> bool:
 # CPU flags (Linux /proc/cpuinfo) of native bf16 dot products: AVX512_BF16 (Zen 4+, Cooper Lake+)
 # and AMX-BF16 (Sapphire Rapids+). Without them torch emulates bf16 matmuls, slower than float32.
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+CPU_FLAGS_VAR = "DIFFUSION_LSP_CPU_FLAGS"
 
 
 def cpu_has_native_bf16(flags: str | None = None) -> bool:
@@ -113,6 +114,10 @@ def cpu_has_native_bf16(flags: str | None = None) -> bool:
 
 
 def _cpu_flags() -> str:
+    """The CPU's flags: ``DIFFUSION_LSP_CPU_FLAGS`` where set (the test suite sets it empty, its
+    server processes too), else the flags line of /proc/cpuinfo."""
+    if CPU_FLAGS_VAR in os.environ:
+        return os.environ[CPU_FLAGS_VAR]
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for row in f:

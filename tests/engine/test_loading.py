@@ -163,3 +163,10 @@ def test_auto_dtype_follows_the_cpu(monkeypatch, flags, device, expected):
     monkeypatch.setattr(loading, "_cpu_flags", lambda: flags)
     assert loading.resolve_dtype("auto", device) == getattr(torch, expected)
     assert loading.resolve_dtype("float32", device) == torch.float32  # an explicit dtype wins
+
+
+def test_the_cpu_flags_can_be_set_through_the_environment(monkeypatch):
+    monkeypatch.setenv(loading.CPU_FLAGS_VAR, ZEN5_FLAGS)
+    assert loading.cpu_has_native_bf16()
+    monkeypatch.setenv(loading.CPU_FLAGS_VAR, "")
+    assert not loading.cpu_has_native_bf16()
