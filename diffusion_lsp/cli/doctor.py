@@ -49,7 +49,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = loading.resolve_device(spec.device)
         line("device", device)
-        line("dtype", str(loading.resolve_dtype(spec.dtype, device)).removeprefix("torch."))
+        dtype = str(loading.resolve_dtype(spec.dtype, device)).removeprefix("torch.")
+        bf16 = (
+            "native bf16 (AVX512_BF16 or AMX)"
+            if loading.cpu_has_native_bf16()
+            else "no native bf16"
+        )
+        line("dtype", f"{dtype} ({spec.dtype}; the CPU has {bf16})")
     except ModelLoadError as exc:
         line("device", f"PROBLEM: {exc}")
         problems += 1

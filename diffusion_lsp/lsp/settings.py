@@ -139,7 +139,8 @@ class Settings:
     revision: str = setting("", "Model revision (branch, tag or commit). Empty: the default.")
     dtype: str = setting(
         "auto",
-        "Weight dtype. auto: bfloat16 on CUDA, float32 on CPU.",
+        "Weight dtype. auto: bfloat16 on CUDA and on CPUs with native bf16 (AVX512_BF16, AMX), "
+        "float32 elsewhere.",
         enum=list(api.DTYPES),
     )
     device: str = setting(

@@ -32,6 +32,10 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(64, 2, 2, 128, 32, 2, 128),
     # the embedded default model
     "small": Preset(256, 6, 4, 512, 128, 3, 1024),
+    # candidates for a larger embedded model, sized by benchmarks/bench_cpu_floor.py --sweep
+    # (docs/benchmarks.md): the largest keeping a one-line infill's p50 under 300 ms in bf16 on 2 cores
+    "medium": Preset(384, 8, 6, 768, 128, 3, 1024),
+    "base": Preset(512, 8, 8, 1024, 128, 3, 1024),
 }
 
 

@@ -75,6 +75,7 @@ class _Layout:
     source: int | None = None  # the row whose prefill every row shares (None: each row its own)
     offset: Any = None  # [B, ctx] long, each row's context positions minus the source row's
     steps_since_prefill: int = 0
+    plan: Any = None  # the span steps' attention masks (``stack.attention_plan``), made once
 
 
 @dataclass
@@ -297,8 +298,15 @@ class DualCacheDenoiser:
         span_ids = tokens.gather(1, lay.span_index)  # [B, span]
         span_pos = lay.positions[:, lay.ctx :]
         if not self.use_graphs:
+            make_plan = getattr(self.stack, "attention_plan", None)
+            if make_plan is None:
+                return self.stack.forward(
+                    span_ids, span_pos, keys, values, lay.ctx, lay.key_bias, lay.positions
+                )
+            if lay.plan is None:  # the span's positions and the masks hold for the whole request
+                lay.plan = make_plan(span_pos, lay.key_bias, lay.positions)
             return self.stack.forward(
-                span_ids, span_pos, keys, values, lay.ctx, lay.key_bias, lay.positions
+                span_ids, span_pos, keys, values, lay.ctx, lay.key_bias, lay.positions, lay.plan
             )
         g = self._graph(lay.batch, lay.ctx, lay.span, keys, values)
         g.ids.copy_(span_ids)

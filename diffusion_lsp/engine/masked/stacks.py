@@ -229,25 +229,19 @@ class ModernBertStack:
         start: int | torch.Tensor,
         key_bias: torch.Tensor,
         key_positions: torch.Tensor | None = None,
+        plan: tuple[Any, Any, Any] | None = None,
     ) -> torch.Tensor:
         """As ``LlamaLikeStack.forward``; ``key_positions`` [B, K] are the positions of the K key
-        slots (needed by the local layers; None: the queries are all K slots, ``positions``)."""
+        slots (needed by the local layers; None: the queries are all K slots, ``positions``).
+        ``plan``: ``attention_plan(positions, key_bias, key_positions)`` made once for a request
+        whose positions and bias do not change between steps (None: made here)."""
         import torch
         import torch.nn.functional as F
 
         b, t = ids.shape
-        if key_positions is None:
-            key_positions = positions
-        low = torch.finfo(self.dtype).min
-        allowed = key_bias == 0  # [B, 1, 1 or T, K]
-        zero = torch.zeros((), dtype=self.dtype, device=ids.device)
-        global_bias = torch.where(allowed, zero, low)
-        near = (positions[:, :, None] - key_positions[:, None, :]).abs() <= self.window  # [B, T, K]
-        local_bias = torch.where(allowed & near[:, None], zero, low)  # [B, 1, T, K]
-        # On the CPU a local layer attends, chunk of queries by chunk, to the key slots the chunk can
-        # see (a few windows' worth, not all K): the same result for a fraction of the work. On
-        # CUDA, shapes must not depend on the data (graphs), and the full product is cheap.
-        chunks = self._chunks(allowed & near[:, None]) if self.device.type == "cpu" else None
+        if plan is None:
+            plan = self.attention_plan(positions, key_bias, key_positions)
+        global_bias, local_bias, chunks = plan
         h = self.embeddings(ids)  # [B, T, H]
         rope = {typ: self.rotary(h, positions, typ) for typ in set(self.types)}
         for i, layer in enumerate(self.layers):
@@ -266,35 +260,74 @@ class ModernBertStack:
                     q, keys[i], values[i], attn_mask=local_bias, scale=self.scaling
                 )
             else:
-                o = torch.cat(
-                    [
-                        F.scaled_dot_product_attention(
-                            q[:, :, rows],
-                            keys[i].index_select(2, seen),  # [B, nh, S, hd]
-                            values[i].index_select(2, seen),
-                            attn_mask=local_bias[:, :, rows].index_select(3, seen),
-                            scale=self.scaling,
-                        )
-                        for rows, seen in chunks
-                    ],
-                    dim=2,
-                )
+                parts = [
+                    F.scaled_dot_product_attention(
+                        q[:, :, rows],
+                        _keys_at(keys[i], seen),  # [B, nh, S, hd]
+                        _keys_at(values[i], seen),
+                        attn_mask=bias,
+                        scale=self.scaling,
+                    )
+                    for rows, seen, bias in chunks
+                ]
+                o = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
             h = h + attn.Wo(o.transpose(1, 2).reshape(b, t, -1))
             h = h + layer.mlp(layer.mlp_norm(h))
         return self.final_norm(h)
 
-    def _chunks(self, visible: torch.Tensor) -> list[tuple[slice, torch.Tensor]] | None:
+    def attention_plan(
+        self,
+        positions: torch.Tensor,
+        key_bias: torch.Tensor,
+        key_positions: torch.Tensor | None = None,
+    ) -> tuple[Any, Any, Any]:
+        """(global bias, local bias, local chunks) for queries at ``positions`` [B, T] against key
+        slots at ``key_positions`` [B, K] with ``key_bias`` [B, 1, 1 or T, K] (0 or -inf): the
+        additive masks of the global and local layers and, on the CPU, the query chunks of the local
+        layers with the key slots each sees (``_chunks``)."""
+        import torch
+
+        if key_positions is None:
+            key_positions = positions
+        low = torch.finfo(self.dtype).min
+        allowed = key_bias == 0  # [B, 1, 1 or T, K]
+        zero = torch.zeros((), dtype=self.dtype, device=positions.device)
+        global_bias = torch.where(allowed, zero, low)
+        near = (positions[:, :, None] - key_positions[:, None, :]).abs() <= self.window  # [B, T, K]
+        local_bias = torch.where(allowed & near[:, None], zero, low)  # [B, 1, T, K]
+        # On the CPU a local layer attends, chunk of queries by chunk, to the key slots the chunk can
+        # see (a few windows' worth, not all K): the same result for a fraction of the work. On
+        # CUDA, shapes must not depend on the data (graphs), and the full product is cheap.
+        chunks = self._chunks(allowed & near[:, None]) if self.device.type == "cpu" else None
+        if chunks is not None:
+            chunks = [
+                (rows, seen, _keys_at(local_bias[:, :, rows], seen, 3).contiguous())
+                for rows, seen in chunks
+            ]
+        return global_bias, local_bias, chunks
+
+    def _chunks(self, visible: torch.Tensor) -> list[tuple[slice, Any]] | None:
         """For ``visible`` [B, 1, T, K] (which key each query may see in a local layer): chunks of
-        ``2 * window`` queries, each with the key slots [S] any of its queries sees; None where that
-        saves little (under a quarter of the keys left out)."""
+        ``2 * window`` queries, each with the key slots any of its queries sees, as a slice where
+        they are one run of slots or nearly (a view: no copy; the masked slots between them cost
+        little), else as a [S] long tensor; None where that saves little (under a quarter of the
+        keys left out)."""
         t, k = visible.shape[-2:]
         size = max(2 * self.window, 1)
-        chunks = []
+        chunks: list[tuple[slice, Any]] = []
+        work = 0
         for c in range(0, t, size):
             rows = slice(c, min(c + size, t))
             seen = visible[:, 0, rows].any(dim=1).any(dim=0).nonzero().squeeze(1)  # [S]
-            chunks.append((rows, seen if seen.numel() else seen.new_zeros(1)))
-        work = sum((rows.stop - rows.start) * int(seen.numel()) for rows, seen in chunks)
+            if seen.numel() == 0:
+                seen = seen.new_zeros(1)
+            lo, hi = int(seen[0]), int(seen[-1]) + 1
+            if 4 * (hi - lo) <= 5 * seen.numel():  # at most a fifth of the run masked out
+                chunks.append((rows, slice(lo, hi)))
+                work += (rows.stop - rows.start) * (hi - lo)
+            else:
+                chunks.append((rows, seen))
+                work += (rows.stop - rows.start) * int(seen.numel())
         return chunks if 4 * work < 3 * t * k else None
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -307,6 +340,14 @@ class ModernBertStack:
         rot = {typ: _rotation(self.rotary, keys, offset, typ) for typ in set(self.types)}
         for i, typ in enumerate(self.types):
             out[i] = _rotate(keys[i], *rot[typ])
+
+
+def _keys_at(x: torch.Tensor, seen: Any, dim: int = 2) -> torch.Tensor:
+    """The slots ``seen`` (a slice: a view; a [S] long tensor: a gathered copy) of ``x`` along
+    ``dim``."""
+    if isinstance(seen, slice):
+        return x.narrow(dim, seen.start, seen.stop - seen.start)
+    return x.index_select(dim, seen)
 
 
 def _rotation(

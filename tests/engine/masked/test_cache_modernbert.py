@@ -90,6 +90,30 @@ def test_stack_equals_hugging_face_with_padding(model):
     torch.testing.assert_close(ours[1], ref[1], **TOL)
 
 
+def _slots(seen):
+    return seen.stop - seen.start if isinstance(seen, slice) else int(seen.numel())
+
+
+def test_scattered_slots_are_gathered_and_equal_the_full_product(tiny, monkeypatch):
+    # slots whose positions are shuffled: each chunk's keys are scattered, so they are gathered
+    tokens = canvas(tiny, 150, 9, 100, seed=3)[None]
+    length = tokens.shape[1]
+    stack = ModernBertStack(tiny)
+    bias = torch.zeros((1, 1, 1, length))
+    positions = torch.randperm(length, generator=torch.Generator().manual_seed(0))[None]
+    near = (positions[:, :, None] - positions[:, None, :]).abs() <= stack.window
+    chunks = stack._chunks(near[:, None])
+    out = {}
+    for name in ("chunks", "full"):
+        if name == "full":
+            monkeypatch.setattr(ModernBertStack, "_chunks", lambda self, visible: None)
+        keys, values = stack.new_kv(1, length)
+        with torch.no_grad():
+            out[name] = stack.forward(tokens, positions, keys, values, 0, bias)
+    assert chunks is None or not all(isinstance(seen, slice) for _, seen in chunks)
+    torch.testing.assert_close(out["chunks"], out["full"], **TOL)
+
+
 def test_local_layers_in_chunks_equal_the_full_product(tiny, monkeypatch):
     # on the CPU a local layer attends chunk by chunk to the keys each chunk can see
     tokens = canvas(tiny, 150, 9, 100, seed=2)[None]
@@ -100,7 +124,9 @@ def test_local_layers_in_chunks_equal_the_full_product(tiny, monkeypatch):
     near = (positions[:, :, None] - positions[:, None, :]).abs() <= stack.window
     chunks = stack._chunks(near[:, None])
     assert chunks is not None and len(chunks) == -(-length // (2 * stack.window))
-    assert all(seen.numel() <= 4 * stack.window for _, seen in chunks)
+    assert all(_slots(seen) <= 4 * stack.window for _, seen in chunks)
+    # a run of neighbouring positions is one run of slots: attended as a view, not gathered
+    assert all(isinstance(seen, slice) for _, seen in chunks)
     out = {}
     for name in ("chunks", "full"):
         if name == "full":

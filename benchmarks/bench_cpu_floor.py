@@ -1,0 +1,217 @@
+"""CPU latency of a one-line inline infill against its FLOP floor, in bfloat16 and in float32.
+
+The request is the one the inline feature sends on an automatic trigger (the settings' defaults:
+its steps, max tokens, alternatives; single line; ``--context`` tokens of context), to the product's
+engine loaded with ``load_engine`` as the server loads it. The floor, measured in the same run: 2 x
+non-embedding parameters x context tokens, divided by the rate of the model's own matrix products
+(its linear layers' shapes at ``--context`` rows) in that dtype. The rest of a request is broken
+down: tokenize, prefill (the first model call: the whole canvas), the span steps, and the rest
+(the head, sampling, decoding, ranking).
+
+    python benchmarks/bench_cpu_floor.py                        # the embedded model
+    python benchmarks/bench_cpu_floor.py --preset base          # random weights of a preset
+    python benchmarks/bench_cpu_floor.py --sweep small,base     # item 2: p50 per preset (bf16)
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import statistics
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+
+def document(min_chars: int) -> tuple[str, str]:
+    """(prefix, suffix) around a line in the middle of the longest stdlib module among the first
+    50 (a real module, so the context is real code), the cursor after its indentation."""
+    files = sorted(glob.glob(sysconfig.get_paths()["stdlib"] + "/**/*.py", recursive=True))[:50]
+    text = max((open(f, encoding="utf-8", errors="replace").read() for f in files), key=len)
+    assert len(text) >= min_chars, "the stdlib module is too short for the context asked"
+    cut = text.index("\n", len(text) // 2) + 1
+    cut += len(text[cut:]) - len(text[cut:].lstrip(" "))
+    return text[:cut], text[text.index("\n", cut) :]
+
+
+def export_random(preset_name: str, out_dir: str) -> None:
+    """A randomly initialised model of ``preset_name`` with the embedded model's tokenizer."""
+    from transformers import AutoTokenizer
+
+    from diffusion_lsp.engine.loading import DEFAULT_MODEL_DIR
+    from diffusion_lsp.train.model import PRESETS, build_config, build_model, export
+    from diffusion_lsp.train.tokenizer import special_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(str(DEFAULT_MODEL_DIR))
+    config = build_config(PRESETS[preset_name], special_ids(tokenizer), len(tokenizer))
+    export(build_model(config), tokenizer, out_dir)
+
+
+def matmul_rate(shapes: list[tuple[int, int]], rows: int, dtype: Any, repeats: int = 5) -> float:
+    """GFLOP/s of ``rows`` x K times K x N products for the (K, N) ``shapes`` (best of ``repeats``)."""
+    import torch
+
+    mats = [(torch.randn(rows, k).to(dtype), torch.randn(k, n).to(dtype)) for k, n in shapes]
+    flops = sum(2 * rows * k * n for k, n in shapes)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        for a, b in mats:
+            torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return flops / best / 1e9
+
+
+def linear_shapes(model: Any) -> list[tuple[int, int]]:
+    """(in, out) of every linear layer of the body (not the head's decoder)."""
+    import torch
+
+    inner = model.model
+    return [
+        (m.in_features, m.out_features) for m in inner.modules() if isinstance(m, torch.nn.Linear)
+    ]
+
+
+class PhaseClock:
+    """Wraps the dual-cache denoiser's prefill and span steps to time them."""
+
+    def __init__(self, denoiser: Any) -> None:
+        self.ms = {"prefill": 0.0, "steps": 0.0}
+        for name, phase in (("_prefill", "prefill"), ("_span_step", "steps")):
+            inner = getattr(denoiser, name, None)
+            if inner is not None:
+                setattr(denoiser, name, self._timed(inner, phase))
+
+    def _timed(self, fn: Any, phase: str) -> Any:
+        def run(*args: Any) -> Any:
+            t0 = time.perf_counter()
+            out = fn(*args)
+            self.ms[phase] += (time.perf_counter() - t0) * 1000
+            return out
+
+        return run
+
+    def reset(self) -> None:
+        self.ms = dict.fromkeys(self.ms, 0.0)
+
+
+def measure(path: str, dtype: str, args: argparse.Namespace, prefix: str, suffix: str) -> dict:
+    """p50 and breakdown of the inline request, and the floor, for the checkpoint at ``path``."""
+    import torch
+
+    from diffusion_lsp.engine import load_engine
+    from diffusion_lsp.engine.api import InfillRequest, ModelSpec
+    from diffusion_lsp.lsp.settings import Settings
+    from diffusion_lsp.train.model import count_parameters
+
+    engine = load_engine(ModelSpec(model=path, device="cpu", dtype=dtype))
+    settings = Settings()
+    budget = settings.inline.automatic
+    request = InfillRequest(
+        prefix,
+        suffix,
+        max_tokens=budget.max_tokens,
+        steps=budget.steps,
+        alternatives=settings.alternatives,
+        single_line=True,
+        context_tokens=args.context,
+    )
+    clock = PhaseClock(engine.denoiser)
+    engine.infill(request)  # warm-up
+    runs = []
+    for _ in range(args.repeats):
+        clock.reset()
+        t0 = time.perf_counter()
+        result = engine.infill(request)
+        total = (time.perf_counter() - t0) * 1000
+        tokenize, prefill, steps = (
+            result.timings.tokenize_ms,
+            clock.ms["prefill"],
+            clock.ms["steps"],
+        )
+        runs.append((total, tokenize, prefill, steps, total - tokenize - prefill - steps))
+    total, tokenize, prefill, steps, rest = (statistics.median(col) for col in zip(*runs))
+    _, body = count_parameters(engine.model)
+    tokens = engine.denoiser.stats.tokens_encoded[-result.nfe] if result.nfe else args.context
+    dtype_t = getattr(torch, engine.info.dtype)
+    rate = matmul_rate(linear_shapes(engine.model), args.context, dtype_t)
+    floor = 2 * body * args.context / (rate * 1e9) * 1000
+    return {
+        "dtype": engine.info.dtype,
+        "params": engine.info.parameters,
+        "body": body,
+        "tokens": tokens,
+        "nfe": result.nfe,
+        "p50": total,
+        "min": min(r[0] for r in runs),
+        "tokenize": tokenize,
+        "prefill": prefill,
+        "steps": steps,
+        "rest": rest,
+        "rate": rate,
+        "floor": floor,
+    }
+
+
+def row(label: str, m: dict) -> str:
+    return (
+        f"| {label} | {m['dtype']} | {m['body'] / 1e6:.1f} M | {m['tokens']} | {m['nfe']} | "
+        f"{m['p50']:.0f} | {m['min']:.0f} | {m['rate']:.0f} | {m['floor']:.3g} | "
+        f"{m['p50'] / m['floor']:.1f} | {m['tokenize']:.0f} | {m['prefill']:.0f} | "
+        f"{m['steps']:.0f} | {m['rest']:.0f} |"
+    )
+
+
+HEADER = (
+    "| model | dtype | body params | canvas tokens | nfe | p50 ms | min ms | matmul GFLOP/s | "
+    "floor ms | p50 / floor | tokenize ms | prefill ms | steps ms | rest ms |\n"
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="a checkpoint directory (default: the embedded model)")
+    ap.add_argument("--preset", help="random weights of this train/model.py preset instead")
+    ap.add_argument("--sweep", help="comma-separated presets, random weights, bfloat16 only")
+    ap.add_argument("--dtypes", default="bfloat16,float32")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--context", type=int, default=1000, help="tokens of context (prefix + suffix)")
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    prefix, suffix = document(args.context * 2)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {args.threads} threads; "
+        f"{args.context} context tokens; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    print(HEADER)
+    if args.sweep:
+        jobs = [(name, "bfloat16") for name in args.sweep.split(",")]
+    else:
+        jobs = [(args.preset, dtype) for dtype in args.dtypes.split(",")]
+    for preset, dtype in jobs:
+        with tempfile.TemporaryDirectory() as tmp:
+            if preset:
+                export_random(preset, tmp)
+                path, label = tmp, f"random {preset}"
+            else:
+                path = args.model or str(ROOT / "diffusion_lsp" / "models" / "code-small")
+                label = Path(path).name
+            print(row(label, measure(path, dtype, args, prefix, suffix)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
