@@ -11,6 +11,6 @@ from __future__ import annotations
 
 import os
 
-from diffusion_lsp.engine.loading import CPU_FLAGS_VAR
+from diffusion_lsp.engine.devices import CPU_FLAGS_VAR
 
 os.environ[CPU_FLAGS_VAR] = ""

@@ -43,16 +43,16 @@ def run(args: argparse.Namespace) -> int:
     import transformers
 
     line("transformers", transformers.__version__)
-    from diffusion_lsp.engine import loading
+    from diffusion_lsp.engine import devices, loading
 
     spec = spec_from_args(args)
     try:
-        device = loading.resolve_device(spec.device)
+        device = devices.resolve_device(spec.device)
         line("device", device)
-        dtype = str(loading.resolve_dtype(spec.dtype, device)).removeprefix("torch.")
+        dtype = str(devices.resolve_dtype(spec.dtype, device)).removeprefix("torch.")
         bf16 = (
             "native bf16 (AVX512_BF16 or AMX)"
-            if loading.cpu_has_native_bf16()
+            if devices.cpu_has_native_bf16()
             else "no native bf16"
         )
         line("dtype", f"{dtype} ({spec.dtype}; the CPU has {bf16})")

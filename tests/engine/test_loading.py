@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from diffusion_lsp.engine import load_engine, loading
+from diffusion_lsp.engine import devices, load_engine, loading
 from diffusion_lsp.engine.api import ModelLoadError, ModelSpec
 
 
@@ -108,7 +108,7 @@ def test_progress_is_reported_and_info_filled(masked_dir):
     seen = []
     engine = load_engine(ModelSpec(model=str(masked_dir)), lambda m, f: seen.append((m, f)))
     assert seen[-1] == ("ready", 1.0) and len(seen) >= 4
-    expected = str(loading.resolve_dtype("auto", "cpu")).removeprefix("torch.")
+    expected = str(devices.resolve_dtype("auto", "cpu")).removeprefix("torch.")
     assert engine.info.family == "masked" and engine.info.dtype == expected
     assert engine.info.device == "cpu" and engine.info.parameters > 0
 
@@ -142,10 +142,10 @@ SKYLAKE_FLAGS = "fpu vme sse sse2 avx2 avx512f avx512bw avx512_vnni"
 
 
 def test_native_bf16_is_read_from_the_cpu_flags():
-    assert loading.cpu_has_native_bf16(ZEN5_FLAGS)
-    assert loading.cpu_has_native_bf16("sse2 avx2 amx_tile amx_bf16 amx_int8")
-    assert not loading.cpu_has_native_bf16(SKYLAKE_FLAGS)
-    assert not loading.cpu_has_native_bf16("")
+    assert devices.cpu_has_native_bf16(ZEN5_FLAGS)
+    assert devices.cpu_has_native_bf16("sse2 avx2 amx_tile amx_bf16 amx_int8")
+    assert not devices.cpu_has_native_bf16(SKYLAKE_FLAGS)
+    assert not devices.cpu_has_native_bf16("")
 
 
 @pytest.mark.parametrize(
@@ -160,13 +160,13 @@ def test_native_bf16_is_read_from_the_cpu_flags():
 def test_auto_dtype_follows_the_cpu(monkeypatch, flags, device, expected):
     import torch
 
-    monkeypatch.setattr(loading, "_cpu_flags", lambda: flags)
-    assert loading.resolve_dtype("auto", device) == getattr(torch, expected)
-    assert loading.resolve_dtype("float32", device) == torch.float32  # an explicit dtype wins
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: flags)
+    assert devices.resolve_dtype("auto", device) == getattr(torch, expected)
+    assert devices.resolve_dtype("float32", device) == torch.float32  # an explicit dtype wins
 
 
 def test_the_cpu_flags_can_be_set_through_the_environment(monkeypatch):
-    monkeypatch.setenv(loading.CPU_FLAGS_VAR, ZEN5_FLAGS)
-    assert loading.cpu_has_native_bf16()
-    monkeypatch.setenv(loading.CPU_FLAGS_VAR, "")
-    assert not loading.cpu_has_native_bf16()
+    monkeypatch.setenv(devices.CPU_FLAGS_VAR, ZEN5_FLAGS)
+    assert devices.cpu_has_native_bf16()
+    monkeypatch.setenv(devices.CPU_FLAGS_VAR, "")
+    assert not devices.cpu_has_native_bf16()
