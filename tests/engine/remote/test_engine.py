@@ -212,3 +212,21 @@ def test_a_key_over_plain_http_to_another_host_is_refused(monkeypatch):
     monkeypatch.delenv("REMOTE_TEST_KEY")
     with pytest.raises(ModelLoadError, match="REMOTE_TEST_KEY.*not set"):
         connect(RemoteSpec(url="https://models.example.com", api_key_env="REMOTE_TEST_KEY"))
+
+
+def test_doctor_checks_the_endpoint_and_lists_its_models(llama, capsys):
+    from diffusion_lsp.cli import main
+
+    assert main(["doctor", "--remote-url", llama.url + "/v1"]) == 0
+    out = capsys.readouterr().out
+    assert "remote models:" in out and "tiny" in out and "loopback" in out
+    assert main(["doctor", "--remote-url", llama.url, "--remote-model", "other"]) == 1
+    assert "'other' is not among" in capsys.readouterr().out
+
+
+def test_doctor_reports_a_server_that_is_down(capsys):
+    from diffusion_lsp.cli import main
+    from diffusion_lsp.engine.testing.llama_server import free_port
+
+    assert main(["doctor", "--remote-url", f"http://127.0.0.1:{free_port()}"]) == 1
+    assert "PROBLEM: could not connect" in capsys.readouterr().out
