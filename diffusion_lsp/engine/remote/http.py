@@ -164,10 +164,18 @@ class RemoteClient:
                     text = (await response.aread()).decode("utf-8", "replace")
                     on_event(parse_json(self.url, path, text))
                     return
+                events = 0
                 async for data in sse_data(response.aiter_lines()):
                     if data.strip() == "[DONE]":
-                        return
+                        break
                     on_event(parse_json(self.url, path, data))
+                    events += 1
+                if not events:  # llama-cpp-python fails a streamed request this way
+                    raise EngineError(
+                        f"{self.url}{path} ended its stream without an answer.",
+                        "see the server's log (a prompt longer than its context does this); "
+                        "lower `diffusionLsp.contextTokens`.",
+                    )
 
 
 async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:

@@ -92,6 +92,7 @@ def sampling(
         out["n_probs"] = 1
     elif path.endswith("/chat/completions"):
         out["logprobs"] = True
+        out["top_logprobs"] = 1  # some servers (llama-cpp-python) send none without it
     else:
         out["logprobs"] = 1
     return out

@@ -41,6 +41,14 @@ def direct(url: str, path: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
+def wait_for_log(server, seen, timeout_s: float = 10.0) -> None:
+    """Until ``seen(log)`` holds for the server's log (it writes asynchronously)."""
+    deadline = time.monotonic() + timeout_s
+    while not seen(server.log_text()):
+        assert time.monotonic() < deadline, server.log_text()[-2000:]
+        time.sleep(0.05)
+
+
 def engine(llama, mode: str, **kw) -> RemoteEngine:
     spec = RemoteSpec(url=llama.url, mode=mode, fim_path="/v1/completions", **kw)
     out = load_engine(ModelSpec(remote=spec))
@@ -100,11 +108,16 @@ def test_single_line_stops_at_the_first_newline(llama):
 
 
 def test_refine_in_chat_mode_shows_the_text_to_rewrite(llama):
-    eng = engine(llama, "chat")
-    a = eng.refine(RefineRequest(PREFIX, "a + b", SUFFIX, max_tokens=8, temperature=0.0))
-    b = eng.refine(RefineRequest(PREFIX, "a - b", SUFFIX, max_tokens=8, temperature=0.0))
-    assert a.text and b.text
-    assert a.text != b.text  # the region's text is in the prompt (greedy, same context)
+    from diffusion_lsp.engine.remote import modes
+
+    result = engine(llama, "chat").refine(
+        RefineRequest(PREFIX, "a + b", SUFFIX, max_tokens=8, temperature=0.0)
+    )
+    _, body = modes.refine_call("chat", "", PREFIX, "a + b", SUFFIX, 2048)
+    content = body["messages"][0]["content"]
+    assert modes.START + "a + b" + modes.END in content
+    want = direct(llama.url, "/v1/chat/completions", dict(body, max_tokens=8, temperature=0))
+    assert result.text == want["choices"][0]["message"]["content"] and result.text
 
 
 def test_cancel_closes_the_connection_and_the_server_stops(llama):
@@ -130,10 +143,8 @@ def test_cancel_closes_the_connection_and_the_server_stops(llama):
     thread.join(10)
     assert isinstance(done.get("error"), Cancelled), done
     assert done["at"] - cancelled_at < 0.5
-    deadline = time.monotonic() + 10  # the server notices the closed connection at its next chunk
-    while llama.log_text().count("Disconnected from client") == before:
-        assert time.monotonic() < deadline, llama.log_text()[-2000:]
-        time.sleep(0.05)
+    # the server notices the closed connection at its next chunk and stops generating
+    wait_for_log(llama, lambda log: log.count("Disconnected from client") > before)
     assert infill(eng).text  # the next request is served
 
 
@@ -177,12 +188,14 @@ def test_right_key_from_the_environment_works(keyed_llama, monkeypatch):
     assert KEY not in repr(eng.spec) and KEY not in eng.info.model
 
 
-def test_a_server_error_carries_its_message(llama):
+def test_a_stream_that_fails_on_the_server_is_an_engine_error(llama):
     eng = engine(llama, "completions")
-    with pytest.raises(EngineError, match=r"answered (400|422|500)") as info:
-        # more tokens than the server's context holds
-        eng.infill(InfillRequest("x " * 5000, "", max_tokens=8, context_tokens=100000))
-    assert "context" in info.value.message.lower() or "token" in info.value.message.lower()
+    # More tokens than the server's context (4096) holds: llama-cpp-python answers 200 and ends
+    # the stream with no event (its log has the reason); the backend must not return empty text.
+    with pytest.raises(EngineError, match="ended its stream without an answer") as info:
+        eng.infill(InfillRequest("x = 1\n" * 3000, "", max_tokens=8, context_tokens=100000))
+    assert "contextTokens" in info.value.fix
+    wait_for_log(llama, lambda log: "exceed context window" in log)
 
 
 def test_slow_server_times_out(misbehaving):

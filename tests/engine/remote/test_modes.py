@@ -64,6 +64,7 @@ def test_sampling_fields_per_endpoint():
         "seed": 3,
         "stop": ["\n"],
         "logprobs": True,
+        "top_logprobs": 1,
     }
     assert modes.sampling({}, "/v1/completions", "", 8, None, None, False) == {
         "stream": True,
