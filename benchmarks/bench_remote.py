@@ -87,6 +87,8 @@ def main() -> None:
             f"overhead:            p50 {p50_b - p50_d:+.2f} ms ({(p50_b / p50_d - 1) * 100:+.1f}%)"
         )
         print(f"same text:           {same}/{args.rounds}")
+        engine.close()
+        direct_client.close()
     finally:
         server.stop()
 

@@ -11,6 +11,7 @@ the client go and stops generating). A cancelled request is never retried; nothi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
@@ -165,11 +166,12 @@ class RemoteClient:
                     on_event(parse_json(self.url, path, text))
                     return
                 events = 0
-                async for data in sse_data(response.aiter_lines()):
-                    if data.strip() == "[DONE]":
-                        break
-                    on_event(parse_json(self.url, path, data))
-                    events += 1
+                async with contextlib.aclosing(sse_data(response.aiter_lines())) as stream:
+                    async for data in stream:
+                        if data.strip() == "[DONE]":
+                            break
+                        on_event(parse_json(self.url, path, data))
+                        events += 1
                 if not events:  # llama-cpp-python fails a streamed request this way
                     raise EngineError(
                         f"{self.url}{path} ended its stream without an answer.",
