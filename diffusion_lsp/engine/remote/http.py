@@ -166,7 +166,8 @@ class RemoteClient:
                     on_event(parse_json(self.url, path, text))
                     return
                 events = 0
-                async with contextlib.aclosing(sse_data(response.aiter_lines())) as stream:
+                lines = contextlib.aclosing(response.aiter_lines())
+                async with lines as raw, contextlib.aclosing(sse_data(raw)) as stream:
                     async for data in stream:
                         if data.strip() == "[DONE]":
                             break
