@@ -1,4 +1,5 @@
-"""``diffusion-lsp doctor``: report torch, devices, dtype, the resolved model and its cache, grammars.
+"""``diffusion-lsp doctor``: report torch, devices, dtype, the resolved model and its cache, grammars;
+with ``--remote-url``, check an OpenAI-compatible endpoint (and its key) and list its models.
 
 Reads and checks; loads the model only with ``--load``.
 """
@@ -17,12 +18,52 @@ from diffusion_lsp.engine.api import ModelLoadError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--load", action="store_true", help="also load the model and report it")
+    remote = parser.add_argument_group("remote server (diffusionLsp.remote.*)")
+    remote.add_argument(
+        "--remote-url", help="check this OpenAI-compatible server and list its models"
+    )
+    remote.add_argument("--remote-model", default="", help="the model the server should serve")
+    remote.add_argument(
+        "--remote-api-key-env", default="", help="name of the environment variable holding the key"
+    )
+    remote.add_argument("--remote-timeout", type=float, default=10.0, help="seconds")
+
+
+def check_remote(args: argparse.Namespace, line) -> int:
+    """Reach the endpoint, list its models (``GET /v1/models``), and check the one asked for."""
+    from diffusion_lsp.engine.api import EngineError, RemoteSpec
+    from diffusion_lsp.engine.remote import list_models
+    from diffusion_lsp.engine.remote.http import RemoteClient, is_loopback
+
+    spec = RemoteSpec(
+        url=args.remote_url,
+        model=args.remote_model,
+        api_key_env=args.remote_api_key_env,
+        timeout_s=args.remote_timeout,
+    )
+    try:
+        client = RemoteClient(spec)
+        line("remote", f"{client.url} ({'loopback' if is_loopback(client.url) else 'network'})")
+        line("remote key", f"from ${spec.api_key_env}" if spec.api_key_env else "none sent")
+        models = list_models(client)
+        client.close()
+    except EngineError as exc:
+        line("remote", f"PROBLEM: {exc}")
+        return 1
+    line("remote models", ", ".join(models) if models else "none listed")
+    if spec.model and spec.model not in models:
+        line("remote model", f"PROBLEM: {spec.model!r} is not among the models the server lists")
+        return 1
+    line("remote model", spec.model or (models[0] if models else "none"))
+    return 0 if models else 1
 
 
 def run(args: argparse.Namespace) -> int:
     problems = 0
     line = _printer()
     line("python", f"{platform.python_version()} ({sys.executable})")
+    if args.remote_url:
+        return check_remote(args, line)
     try:
         import torch
     except ImportError:

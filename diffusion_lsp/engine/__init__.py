@@ -16,10 +16,15 @@ if TYPE_CHECKING:
 def load_engine(
     spec: ModelSpec, progress: Callable[[str, float | None], None] | None = None
 ) -> Engine:
-    """Load the model ``spec`` names and return its family's engine (see ``engine.loading``).
+    """Load the model ``spec`` names and return its family's engine (see ``engine.loading``), or,
+    when ``spec.remote`` names a server, the remote backend that sends requests to it.
 
     Raises ``api.ModelLoadError`` with a message and a fix for anything the user can act on.
     """
+    if spec.remote is not None and spec.remote.url:
+        from diffusion_lsp.engine.remote import connect
+
+        return connect(spec.remote, progress)
     from diffusion_lsp.engine.loading import load_engine as _load_engine
 
     return _load_engine(spec, progress)

@@ -63,6 +63,25 @@ class CancelToken:
             raise Cancelled(self.reason)
 
 
+RemoteMode = Literal["chat", "completions", "fim"]
+REMOTE_MODES: tuple[RemoteMode, ...] = get_args(RemoteMode)
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """An OpenAI-compatible server that runs the model instead of this process (engine/remote).
+
+    ``api_key_env`` names the environment variable that holds the key; the key itself is read when
+    the engine connects and is never stored here."""
+
+    url: str
+    model: str = ""  # empty: the first model the server lists
+    api_key_env: str = ""
+    mode: RemoteMode = "chat"
+    fim_path: str = "/v1/fim/completions"
+    timeout_s: float = 30.0
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Which model to load and how. ``model=None`` means the project's embedded default model."""
@@ -76,6 +95,7 @@ class ModelSpec:
     infill_mode: InfillMode = "auto"
     quantization: Quantization = "none"
     family: FamilyChoice = "auto"
+    remote: RemoteSpec | None = None  # set: a remote server runs the model, the rest is unused
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,58 @@ class TraceSettings:
 
 
 @dataclass(frozen=True)
+class RemoteSettings:
+    """An OpenAI-compatible server that runs the model instead of this process (docs/remote.md)."""
+
+    url: str = setting(
+        "",
+        "Root URL of an OpenAI-compatible server (vLLM, llama.cpp, ...), for example "
+        "http://127.0.0.1:8000 or https://models.example.com/v1. Empty: the model runs in this "
+        "process and the other remote settings are ignored.",
+        pattern=r"^(|https?://\S+)$",
+    )
+    model: str = setting("", "Model id the server serves. Empty: the first one it lists.")
+    api_key_env: str = setting(
+        "",
+        "Name of the environment variable that holds the API key (sent as a bearer token); the "
+        "key itself never goes in settings. Empty: no key. A key is sent over plain http only to "
+        "a loopback address.",
+        pattern=r"^(|[A-Za-z_][A-Za-z0-9_]*)$",
+    )
+    mode: str = setting(
+        "chat",
+        "How a hole is put to the server: chat (the instruction prompt with prefix and suffix, "
+        "for instruction-tuned models such as DiffusionGemma -it), completions (the prefix only), "
+        "or fim (prefix and suffix, at remote.fimPath).",
+        enum=list(api.REMOTE_MODES),
+    )
+    fim_path: str = setting(
+        "/v1/fim/completions",
+        "Endpoint of the fim mode: one taking {prompt, suffix} (/v1/fim/completions, or "
+        "/v1/completions on llama-cpp-python), or llama.cpp's /infill.",
+        pattern=r"^/\S*$",
+    )
+    timeout_ms: int = setting(
+        30000,
+        "Longest a request to the server may take, connecting and answering.",
+        minimum=100,
+        maximum=600000,
+    )
+
+    def spec(self) -> api.RemoteSpec | None:
+        if not self.url:
+            return None
+        return api.RemoteSpec(
+            url=self.url,
+            model=self.model,
+            api_key_env=self.api_key_env,
+            mode=typing.cast(api.RemoteMode, self.mode),
+            fim_path=self.fim_path,
+            timeout_s=self.timeout_ms / 1000,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the server can be told (section ``diffusionLsp``)."""
 
@@ -214,6 +266,9 @@ class Settings:
     inline: InlineSettings = setting(InlineSettings(), "Inline completion.")
     diagnostics: DiagnosticsSettings = setting(DiagnosticsSettings(), "Syntax diagnostics.")
     trace: TraceSettings = setting(TraceSettings(), "Protocol tracing (client side).")
+    remote: RemoteSettings = setting(
+        RemoteSettings(), "A remote OpenAI-compatible server instead of the local model."
+    )
 
     def model_spec(self) -> api.ModelSpec:
         """The model these settings ask for."""
@@ -227,6 +282,7 @@ class Settings:
             infill_mode=typing.cast(api.InfillMode, self.infill_mode),
             quantization=typing.cast(api.Quantization, self.quantization),
             family=typing.cast(api.FamilyChoice, self.family),
+            remote=self.remote.spec(),
         )
 
 

@@ -107,3 +107,32 @@ def test_inline_gate_settings_parse_and_bad_values_keep_their_defaults():
         'diffusionLsp.inline.languages: expected a list of non-empty strings, got ["python", 3, ""];'
         " using the default []"
     ]
+
+
+def test_remote_settings_become_the_model_specs_remote_and_empty_url_means_local():
+    from diffusion_lsp.engine.api import RemoteSpec
+
+    local, warnings = settings.parse({"remote": {"model": "m"}})
+    assert warnings == [] and local.model_spec().remote is None
+    raw = {
+        "remote": {
+            "url": "https://models.example.com/v1",
+            "model": "google/diffusiongemma-26B-A4B-it",
+            "apiKeyEnv": "TEAM_KEY",
+            "mode": "fim",
+            "fimPath": "/infill",
+            "timeoutMs": 2500,
+        }
+    }
+    parsed, warnings = settings.parse(raw)
+    assert warnings == []
+    assert parsed.model_spec().remote == RemoteSpec(
+        url="https://models.example.com/v1",
+        model="google/diffusiongemma-26B-A4B-it",
+        api_key_env="TEAM_KEY",
+        mode="fim",
+        fim_path="/infill",
+        timeout_s=2.5,
+    )
+    bad, warnings = settings.parse({"remote": {"url": "ftp://x", "mode": "x", "apiKeyEnv": "a b"}})
+    assert bad.remote == settings.RemoteSettings() and len(warnings) == 3

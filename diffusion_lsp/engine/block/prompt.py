@@ -123,8 +123,8 @@ def instruct_prompt(
         head,
         lambda text: sum(count([text, suffix_text])) <= budget * STICKY_SLACK,
     )
-    head = INSTRUCTION.format(hole=HOLE) + "\n\n```\n"
-    content = head + prefix_text + HOLE + suffix_text + "\n```"
+    head = instruct_head()
+    content = instruct_message(prefix_text, suffix_text)
     text = tokenizer.apply_chat_template(
         [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
     )
@@ -135,6 +135,17 @@ def instruct_prompt(
         boundary = at + len(head) + _last_line_start(prefix_text)
     ids, stable = _encode_with_boundary(tokenizer, text, boundary, False)
     return Prompt(ids, stable, [], prefix_text[:HEAD_CHARS])
+
+
+def instruct_head() -> str:
+    """The user turn's fixed start: the instruction, then the opening code fence."""
+    return INSTRUCTION.format(hole=HOLE) + "\n\n```\n"
+
+
+def instruct_message(prefix_text: str, suffix_text: str) -> str:
+    """The instruct-mode user message for an already windowed prefix and suffix, in plain strings:
+    the one builder of the local instruct mode and the remote backend's chat mode."""
+    return instruct_head() + prefix_text + HOLE + suffix_text + "\n```"
 
 
 def strip_fences(text: str) -> str:
