@@ -47,7 +47,6 @@ def test_directory_without_a_config(tmp_path):
 
 
 def test_missing_embedded_model_says_to_set_a_model(tmp_path, monkeypatch):
-    from diffusion_lsp.engine import loading
 
     monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", tmp_path / "code-small")
     with pytest.raises(ModelLoadError) as err:

@@ -28,7 +28,8 @@ from diffusion_lsp import textops
 from diffusion_lsp.engine import api
 from diffusion_lsp.lsp.convert import lsp_range
 from diffusion_lsp.lsp.features import Feature, feature
-from diffusion_lsp.lsp.settings import DebounceSettings, InlineSettings, Settings
+from diffusion_lsp.lsp.settings import Settings
+from diffusion_lsp.lsp.settings_sections import DebounceSettings, InlineSettings
 from diffusion_lsp.region import Document, Region, inline_region
 
 if TYPE_CHECKING:

@@ -22,7 +22,8 @@ from diffusion_lsp.engine.testing.fake import FakeEngine, FakeOptions
 from diffusion_lsp.lsp import features
 from diffusion_lsp.lsp.features import inline_completion as inline
 from diffusion_lsp.lsp.server import build_server
-from diffusion_lsp.lsp.settings import DebounceSettings, InlineSettings, Settings
+from diffusion_lsp.lsp.settings import Settings
+from diffusion_lsp.lsp.settings_sections import DebounceSettings, InlineSettings
 
 URI = "file:///work/add.py"
 CURSOR = pos(1, 11)  # after "return "; the fake answers v0_26 (confidence 1.0) and v2_26 (0.8)
