@@ -60,9 +60,7 @@ def corrupt(
     low, high = cfg.noise_ids
     if high <= low:
         raise ValueError("corrective noise needs noise_ids, the [low, high) range of ordinary ids")
-    noisy = corrupted & (
-        torch.rand(ids.shape, device=ids.device, generator=gen) < cfg.noise_share
-    )
+    noisy = corrupted & (torch.rand(ids.shape, device=ids.device, generator=gen) < cfg.noise_share)
     random_ids = torch.randint(low, high, ids.shape, device=ids.device, generator=gen)
     return torch.where(noisy, random_ids, inputs)
 

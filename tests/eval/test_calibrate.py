@@ -1,6 +1,7 @@
 """CAL: a per-length bias fitted on held-out holes moves the engine's ranking away from the lengths
 that its confidence favours wrongly, and the engine applies the bias a checkpoint's config carries."""
 
+import json
 import shutil
 
 import pytest
@@ -114,3 +115,35 @@ def test_measure_runs_every_setting_through_the_engine(tiny_dir, tokenizer):
     assert all(m["n"] == len(HOLES) for m in report["settings"].values())
     assert engine.length_bias is None  # measure restores the engine
     assert set(report["gap_closed"]) == {"exact_match", "edit_similarity"}
+
+
+def test_the_calibrate_command_fits_measures_and_writes_the_bias(calibrated_dir, tmp_path):
+    from diffusion_lsp.cli import main
+    from diffusion_lsp.eval.holes import save_holes
+
+    holes = tmp_path / "holes.jsonl"
+    save_holes(HOLES * 2, str(holes))
+    out = tmp_path / "cal.json"
+    rc = main(
+        [
+            "eval",
+            "calibrate",
+            "--model",
+            str(calibrated_dir),
+            "--device",
+            "cpu",
+            "--holes",
+            str(holes),
+            "--write",
+            "--json",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert report["fit_holes"] == report["test_holes"] == 3
+    written = json.loads((calibrated_dir / "config.json").read_text())["diffusion_lsp"]
+    assert written["length_bias"] == {k: round(v, 4) for k, v in report["length_bias"].items()}
+    assert _load(calibrated_dir).length_bias == {
+        int(k): v for k, v in written["length_bias"].items()
+    }
