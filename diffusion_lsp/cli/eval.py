@@ -1,4 +1,5 @@
-"""``diffusion-lsp eval``: infill quality and latency on held-out holes, or HumanEval-Infilling."""
+"""``diffusion-lsp eval``: infill quality and latency on held-out holes, HumanEval-Infilling, the
+editor-pauses set; ``eval calibrate`` fits the hole-length bias (CAL) and measures what it gains."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, help_ in (
         ("holes", "syntax-aware holes from held-out files"),
         ("humaneval", "HumanEval-Infilling (pass@1 per split)"),
+        (
+            "calibrate",
+            "fit the per-length bias of the searched hole length (CAL) on held-out holes",
+        ),
+        ("pauses", "50 cursor positions where a person pauses, through the inline-completion path"),
     ):
         p = sub.add_parser(name, help=help_)
         p.add_argument(
@@ -29,20 +35,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--context-tokens", type=int, default=1000)
         p.add_argument("--json", help="write the summary (and per-hole results) to this file")
         p.add_argument("--limit", type=int, default=0, help="use at most this many holes/problems")
-    h = sub.choices["holes"]
-    h.add_argument(
-        "--holes",
-        help="a holes file (JSONL, .gz ok) such as a training run's heldout_holes.jsonl.gz",
+    for name, kinds in (
+        ("holes", "single-line,multi-line,expression,block"),
+        ("calibrate", "single-line"),
+    ):
+        h = sub.choices[name]
+        h.add_argument(
+            "--holes",
+            help="a holes file (JSONL, .gz ok) such as a training run's heldout_holes.jsonl.gz",
+        )
+        h.add_argument(
+            "folders",
+            nargs="*",
+            help="make holes from the held-out files of these folders (default: the standard library and installed packages)",
+        )
+        h.add_argument("--kinds", default=kinds)
+        h.add_argument("--n", type=int, default=100, help="holes per kind")
+        h.add_argument("--heldout-permille", type=int, default=10)
+        h.add_argument("--seed", type=int, default=0)
+    c = sub.choices["calibrate"]
+    c.add_argument(
+        "--write",
+        action="store_true",
+        help="store the fitted bias in the checkpoint's config.json (diffusion_lsp.length_bias)",
     )
-    h.add_argument(
-        "folders",
-        nargs="*",
-        help="make holes from the held-out files of these folders (default: the standard library and installed packages)",
-    )
-    h.add_argument("--kinds", default="single-line,multi-line,expression,block")
-    h.add_argument("--n", type=int, default=100, help="holes per kind")
-    h.add_argument("--heldout-permille", type=int, default=10)
-    h.add_argument("--seed", type=int, default=0)
     e = sub.choices["humaneval"]
     e.add_argument(
         "--data",
@@ -82,17 +98,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.suite == "humaneval":
             return _humaneval(args, settings)
+        if args.suite == "calibrate":
+            return _calibrate(args)
+        if args.suite == "pauses":
+            return _pauses(args)
         return _holes(args, settings)
     except (OSError, ValueError, EngineError) as exc:
         print(f"diffusion-lsp eval: {exc}", file=sys.stderr)
         return 2
 
 
-def _holes(args: argparse.Namespace, settings: list[str]) -> int:
-    from tqdm.auto import tqdm
-
+def _select_holes(args: argparse.Namespace) -> list:
+    """The holes named by ``--holes``, or made from the held-out files of the folders."""
     from diffusion_lsp.eval.holes import load_holes, make_holes
-    from diffusion_lsp.eval.run_holes import format_table, oracle_tokens, run_engine, summarize
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if args.holes:
@@ -109,6 +127,15 @@ def _holes(args: argparse.Namespace, settings: list[str]) -> int:
         )
     if args.limit:
         holes = _balanced(holes, kinds, args.limit)
+    return holes
+
+
+def _holes(args: argparse.Namespace, settings: list[str]) -> int:
+    from tqdm.auto import tqdm
+
+    from diffusion_lsp.eval.run_holes import format_table, oracle_tokens, run_engine, summarize
+
+    holes = _select_holes(args)
     if not holes:
         print("diffusion-lsp eval: no holes to evaluate", file=sys.stderr)
         return 2
@@ -209,6 +236,104 @@ def _humaneval(args: argparse.Namespace, settings: list[str]) -> int:
         with open(args.json, "w") as f:
             json.dump(
                 {"model": args.model or "embedded", "pass@1": report},
+                f,
+                indent=1,
+            )
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    """Fit the bias on half of the holes (alternate ones), measure on the other half, report."""
+    from tqdm.auto import tqdm
+
+    from diffusion_lsp.eval.calibrate import (
+        candidate_sets,
+        fit_length_bias,
+        format_report,
+        measure,
+        write_length_bias,
+    )
+    from diffusion_lsp.eval.run_holes import oracle_tokens
+
+    holes = _select_holes(args)
+    fit, test = holes[0::2], holes[1::2]
+    if not fit or not test:
+        print("diffusion-lsp eval: calibrate needs at least two holes", file=sys.stderr)
+        return 2
+    engine, tokenizer = _load(args)
+    count = oracle_tokens(tokenizer)
+    with tqdm(total=len(fit), desc="fit", disable=None) as bar:
+        sets = candidate_sets(engine, fit, context_tokens=args.context_tokens, progress=bar.update)
+    bias = fit_length_bias(sets, [h.answer for h in fit])
+    print("length bias:", json.dumps({str(k): v for k, v in bias.items()}))
+    with tqdm(total=len(test), desc="measure", disable=None) as bar:
+        report = measure(
+            engine,
+            test,
+            bias,
+            lambda h: count(h.prefix, h.answer),
+            context_tokens=args.context_tokens,
+            progress=lambda _: bar.update(1),
+        )
+    print(f"fit on {len(fit)} holes, measured on {len(test)} others")
+    print(format_report(report))
+    if args.write:
+        from diffusion_lsp.models import embedded_model_path
+
+        path = write_length_bias(args.model or str(embedded_model_path()), bias)
+        print(f"wrote diffusion_lsp.length_bias to {path}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    "model": args.model or "embedded",
+                    "fit_holes": len(fit),
+                    "test_holes": len(test),
+                    "length_bias": {str(k): v for k, v in bias.items()},
+                    **report,
+                },
+                f,
+                indent=1,
+            )
+    return 0
+
+
+def _pauses(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from diffusion_lsp.eval.pauses import format_table, load_pauses, run_pauses, summarize
+
+    pauses = load_pauses()
+    if args.limit:
+        pauses = pauses[: args.limit]
+    engine, _ = _load(args)
+    from diffusion_lsp.lsp.settings import Settings
+
+    settings = Settings(context_tokens=args.context_tokens)
+    with tqdm(total=len(pauses), desc="pauses", disable=None) as bar:
+        results = run_pauses(engine, pauses, settings, progress=bar.update)
+    table = summarize(results)
+    print(format_table(table))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    "model": args.model or "embedded",
+                    "summary": table,
+                    "results": [
+                        {
+                            "file": r.pause.file,
+                            "line": r.pause.line + 1,
+                            "kind": r.pause.kind,
+                            "expected": r.pause.expected,
+                            "shown": r.shown,
+                            "top": r.top,
+                            "exact": r.exact,
+                            "ms": round(r.latency_ms, 1),
+                        }
+                        for r in results
+                    ],
+                },
                 f,
                 indent=1,
             )

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hole-fraction", type=float, default=d.hole_fraction, help="share of hole rows per batch"
     )
     parser.add_argument(
+        "--noise-share",
+        type=float,
+        default=d.noise_share,
+        help="corrective noise: share of corrupted positions shown a random token, not the mask",
+    )
+    parser.add_argument(
         "--time-budget",
         type=float,
         default=d.time_budget_s,
@@ -105,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         warmup_steps=args.warmup_steps,
         hole_fraction=args.hole_fraction,
+        noise_share=args.noise_share,
         time_budget_s=args.time_budget,
         max_steps=args.max_steps,
         stop_by=args.stop_by,

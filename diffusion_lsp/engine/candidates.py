@@ -3,7 +3,8 @@ that decides), trimming filler tokens, and ranking by confidence."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from diffusion_lsp.engine.api import Candidate
 
@@ -48,22 +49,42 @@ def cut_single_line(
     return "".join(out), conf
 
 
-def rank(candidates: Iterable[Candidate]) -> tuple[Candidate, ...]:
-    """Best first by mean confidence; duplicates of a text keep their best copy.
+def rank(
+    candidates: Iterable[Candidate], length_bias: Mapping[int, float] | None = None
+) -> tuple[Candidate, ...]:
+    """Best first by mean confidence, less the checkpoint's ``length_bias`` of the candidate's hole
+    length where it has one (CAL, arXiv 2602.00476: a confidence ranking favours some lengths; the
+    bias, fitted on held-out holes by ``diffusion-lsp eval calibrate``, takes that out). Duplicates
+    of a text keep their best copy.
 
     Empty texts come last, and just before them texts that decode to U+FFFD: a byte-level tokenizer
     gives that for a token sequence that is not whole UTF-8, which is never code the user wants.
     """
+    bias = length_bias or {}
+
+    def score(c: Candidate) -> float:
+        return c.score - bias.get(c.length, 0.0)
+
     best: dict[str, Candidate] = {}
     for cand in candidates:
         seen = best.get(cand.text)
-        if seen is None or cand.score > seen.score:
+        if seen is None or score(cand) > score(seen):
             best[cand.text] = cand
 
     def key(c: Candidate) -> tuple[bool, bool, float]:
-        return (c.text.strip() != "", "\ufffd" not in c.text, c.score)
+        return (c.text.strip() != "", "\ufffd" not in c.text, score(c))
 
     return tuple(sorted(best.values(), key=key, reverse=True))
+
+
+def length_bias_of(config: Mapping[str, Any]) -> dict[int, float] | None:
+    """The per-length bias a checkpoint's config carries (``diffusion_lsp.length_bias``:
+    {length: bias}), or None."""
+    card = config.get("diffusion_lsp")
+    raw = card.get("length_bias") if isinstance(card, Mapping) else None
+    if not isinstance(raw, Mapping) or not raw:
+        return None
+    return {int(k): float(v) for k, v in raw.items()}
 
 
 # The ladders of candidate hole lengths (tokens), the one source: the benchmarks, the model of the

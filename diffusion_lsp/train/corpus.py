@@ -1,7 +1,8 @@
 """The training corpus: source files from local trees, filtered, deduplicated, split by file.
 
-By default the trees are Python's standard library and the installed packages; any folders the user
-names are added. Files of every language in ``languages.LANGUAGES`` are used where the machine has
+By default the trees are Python's standard library, the installed packages, and the other languages'
+source the machine has (``source_roots``: JavaScript/TypeScript of globally installed npm packages
+and npx's cache, C/C++ headers under /usr/include); any folders the user names are added. Files of every language in ``languages.LANGUAGES`` are used where the machine has
 them. The held-out split is decided per file by a hash of its content, so a file and its exact
 duplicates always land on the same side and the split is stable across runs.
 """
@@ -54,10 +55,33 @@ class Corpus:
         )
 
 
+# Where a machine keeps other languages' source: npm's global packages and npx's cache (JavaScript,
+# TypeScript), system headers (C, C++).
+SOURCE_ROOTS = (
+    "/usr/lib/node_modules",
+    "/usr/local/lib/node_modules",
+    "~/.npm/_npx/*/node_modules",
+    "/usr/include",
+    "/usr/local/include",
+)
+
+
+def source_roots(patterns: Iterable[str] = SOURCE_ROOTS) -> list[str]:
+    """The folders of ``patterns`` (``~`` and globs expanded) that exist on this machine."""
+    import glob
+
+    out: list[str] = []
+    for pattern in patterns:
+        for path in sorted(glob.glob(os.path.expanduser(pattern))):
+            if os.path.isdir(path):
+                out.append(path)
+    return out
+
+
 def default_roots() -> list[str]:
-    """Python's standard library and the directories of installed packages."""
+    """Python's standard library, the directories of installed packages, and ``source_roots``."""
     paths = sysconfig.get_paths()
-    roots = [paths["stdlib"], paths["purelib"], paths["platlib"]]
+    roots = [paths["stdlib"], paths["purelib"], paths["platlib"], *source_roots()]
     out: list[str] = []
     for root in roots:
         real = os.path.realpath(root)
@@ -75,8 +99,10 @@ def find_files(roots: Iterable[str]) -> list[tuple[str, str]]:
             if lang:
                 found[os.path.realpath(root)] = lang
             continue
+        # a root inside a node_modules tree is a package tree: its nested packages are the source
+        skip = SKIP_DIRS - {"node_modules"} if "node_modules" in root.split(os.sep) else SKIP_DIRS
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            dirnames[:] = sorted(d for d in dirnames if d not in skip)
             for name in filenames:
                 lang = language_of(name)
                 if lang:

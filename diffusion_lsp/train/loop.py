@@ -37,6 +37,7 @@ class TrainConfig:
     warmup_steps: int = 300
     weight_decay: float = 0.1
     hole_fraction: float = 0.5
+    noise_share: float = 0.1  # corrective noise: share of corrupted positions given a random token
     time_budget_s: float = 360.0
     max_steps: int = 0  # 0: run until the time budget is spent
     stop_by: float = 0.0  # wall-clock time (epoch seconds) by which training must stop; 0: none
@@ -88,6 +89,7 @@ def prepare(cfg: TrainConfig, log: Log) -> dict[str, Any]:
             "tokenizer": AutoTokenizer.from_pretrained(tok_dir),
             "train": TokenData.load(train_path),
             "heldout": heldout,
+            "languages": _load_languages(cfg.work_dir),
         }
     t0 = time.time()
     workers = cfg.workers or os.cpu_count() or 1
@@ -102,6 +104,9 @@ def prepare(cfg: TrainConfig, log: Log) -> dict[str, Any]:
     if not corpus.train:
         raise SystemExit(f"no source files found under {roots}")
     log("corpus", summary=corpus.summary(), roots=roots, seconds=round(time.time() - t0, 1))
+    languages = corpus_languages(corpus.train)
+    with open(os.path.join(cfg.work_dir, "languages.json"), "w") as f:
+        json.dump(languages, f)
     t1 = time.time()
     rng = random.Random(cfg.seed)
     sample, size = [], 0
@@ -139,7 +144,23 @@ def prepare(cfg: TrainConfig, log: Log) -> dict[str, Any]:
     with open(heldout_path, "w") as f:
         for item in heldout:
             f.write(json.dumps(item) + "\n")
-    return {"tokenizer": tokenizer, "train": data, "heldout": heldout}
+    return {"tokenizer": tokenizer, "train": data, "heldout": heldout, "languages": languages}
+
+
+def corpus_languages(files: Any) -> dict[str, int]:
+    """{language: bytes} of the training files, largest first: the model card names each."""
+    out: dict[str, int] = {}
+    for f in files:
+        out[f.language] = out.get(f.language, 0) + len(f.text)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _load_languages(work_dir: str) -> dict[str, int]:
+    path = os.path.join(work_dir, "languages.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
 def _lr(cfg: TrainConfig, step: int, frac: float) -> float:
@@ -196,6 +217,8 @@ def train(cfg: TrainConfig, echo: Any = print) -> dict[str, Any]:
         special["null_token_id"],
         preset.seq_len,
         hole_fraction=cfg.hole_fraction,
+        noise_share=cfg.noise_share,
+        noise_ids=(max(special.values()) + 1, len(tokenizer)),
     )
 
     decay, no_decay = [], []
@@ -322,6 +345,12 @@ def train(cfg: TrainConfig, echo: Any = print) -> dict[str, Any]:
             # automatic inline suggestions only in these (lsp/features/inline_completion.py); the corpus caps every
             # other language at 10% of the bytes
             "languages": ["python"],
+            "train_languages": prep["languages"],  # {language: bytes} the model was trained on
+            "objective": {
+                "hole_fraction": cfg.hole_fraction,
+                "noise_share": cfg.noise_share,
+                "pause_holes": True,
+            },
             "parameters": n_all,
             "non_embedding_parameters": n_body,
             "train_tokens": tokens_seen,

@@ -12,6 +12,12 @@ Two kinds of rows, mixed in every batch:
   first denoising step; t ~ U(0, 1) otherwise, as at later steps), weighted 1/t with t the realised
   share of masked slots, i.e. the mean over the masked slots. The null slots teach the model to close a hole that is longer than its answer, so infill
   needs no oracle length.
+
+Corrective noise (arXiv 2512.15596): in both kinds of rows a share ``noise_share`` of the corrupted
+positions shows a random ordinary token instead of the mask; its label is still the original token,
+so the loss covers it and the model learns to find and restore wrong visible tokens (what Fix and
+Refine need; plain masking never shows a wrong token). The weights are unchanged: a noisy position
+counts as a corrupted one.
 """
 
 from __future__ import annotations
@@ -39,6 +45,24 @@ class MaskingConfig:
     hole_fraction: float = 0.5  # share of hole rows in a batch
     max_nulls: int = 32
     eps: float = 1e-3
+    noise_share: float = 0.0  # share of corrupted positions given a random token, not the mask
+    noise_ids: tuple[int, int] = (0, 0)  # [low, high): the ordinary token ids noise is drawn from
+
+
+def corrupt(
+    ids: torch.Tensor, corrupted: torch.Tensor, cfg: MaskingConfig, gen: torch.Generator
+) -> torch.Tensor:
+    """The inputs: ``ids`` with ``corrupted`` positions masked, and a ``noise_share`` of them given
+    a random token from ``noise_ids`` instead (corrective noise). ids, corrupted: [R, S]."""
+    inputs = torch.where(corrupted, torch.full_like(ids, cfg.mask_id), ids)
+    if cfg.noise_share <= 0:
+        return inputs
+    low, high = cfg.noise_ids
+    if high <= low:
+        raise ValueError("corrective noise needs noise_ids, the [low, high) range of ordinary ids")
+    noisy = corrupted & (torch.rand(ids.shape, device=ids.device, generator=gen) < cfg.noise_share)
+    random_ids = torch.randint(low, high, ids.shape, device=ids.device, generator=gen)
+    return torch.where(noisy, random_ids, inputs)
 
 
 def random_rate_rows(
@@ -53,8 +77,7 @@ def random_rate_rows(
     t = cfg.eps + (1 - cfg.eps) * torch.rand(rows, device=device, generator=gen)  # [R]
     masked = torch.rand(rows, S, device=device, generator=gen) < t[:, None]  # [R, S]
     labels = torch.where(masked, ids, torch.full_like(ids, -100))
-    inputs = torch.where(masked, torch.full_like(ids, cfg.mask_id), ids)
-    return Batch(inputs, labels, 1.0 / (t * S))
+    return Batch(corrupt(ids, masked, cfg, gen), labels, 1.0 / (t * S))
 
 
 def hole_rows(
@@ -93,7 +116,7 @@ def hole_rows(
     none = ~masked.any(dim=1, keepdim=True)
     masked = masked | (hole & none)
     labels = torch.where(masked, ids, torch.full_like(ids, -100))
-    inputs = torch.where(masked, torch.full_like(ids, cfg.mask_id), ids)
+    inputs = corrupt(ids, masked, cfg, gen)
     # 1/t with t the realised share of masked slots (t x H = masked count): the row's loss is the
     # mean over its masked slots, never a small-t blow-up when a short hole gets one mask
     return Batch(inputs, labels, 1.0 / masked.sum(dim=1).float())

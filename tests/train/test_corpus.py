@@ -32,3 +32,19 @@ def test_split_is_by_file_and_stable(corpus_dir):
 def test_byte_cap_limits_the_corpus(corpus_dir):
     small = build_corpus([str(corpus_dir)], max_bytes=100, heldout_permille=0)
     assert len(small.train) == 1
+
+
+def test_a_node_modules_root_reads_its_nested_packages_and_source_roots_expand(tmp_path):
+    from diffusion_lsp.train.corpus import find_files, source_roots
+
+    nested = tmp_path / "node_modules" / "pkg" / "node_modules" / "dep"
+    nested.mkdir(parents=True)
+    (nested / "index.js").write_text("module.exports = 1;\n")
+    (tmp_path / "node_modules" / "pkg" / "main.ts").write_text("export const x = 1;\n")
+    found = dict(find_files([str(tmp_path / "node_modules")]))
+    assert sorted(found.values()) == ["javascript", "typescript"]
+    # elsewhere node_modules stays skipped (a project's vendored dependencies)
+    assert find_files([str(tmp_path)]) == []
+    assert source_roots([str(tmp_path / "node_*"), str(tmp_path / "missing")]) == [
+        str(tmp_path / "node_modules")
+    ]

@@ -64,3 +64,65 @@ def test_hole_rows_put_the_answer_then_nulls_inside_context():
         assert masked.any()
         assert masked[:answer_start].sum() == 0 and masked[after:].sum() == 0
         assert abs(float(w) - 1.0 / int(masked.sum())) < 1e-6
+
+
+def test_corrective_noise_shows_random_ordinary_tokens_at_the_stated_share():
+    from diffusion_lsp.train.masking import make_batch
+
+    low, high = 10, 5010
+    cfg = MaskingConfig(MASK, NULL, seq_len=64, noise_share=0.25, noise_ids=(low, high))
+    tokens = _tokens()
+    spans = torch.tensor([[1000, 1010], [2000, 2006]])
+    batch = make_batch(tokens, spans, 256, cfg, torch.Generator().manual_seed(0))
+    corrupted = batch.labels != -100
+    noisy = corrupted & (batch.input_ids != MASK)
+    share = noisy.sum().item() / corrupted.sum().item()
+    assert abs(share - 0.25) < 0.02, share
+    # random ordinary tokens (never a special one), mostly not the original token
+    shown = batch.input_ids[noisy]
+    assert ((shown >= low) & (shown < high)).all()
+    assert (shown != batch.labels[noisy]).float().mean() > 0.99
+    # uncorrupted positions are untouched: never the mask, never noise
+    assert (batch.input_ids[~corrupted] != MASK).all()
+
+
+def test_the_loss_covers_the_noisy_positions():
+    from diffusion_lsp.train.masking import diffusion_loss
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(6000, 8)
+            self.head = torch.nn.Identity()
+            self.decoder = torch.nn.Linear(8, 6000)
+
+        def model(self, input_ids):
+            return type("Out", (), {"last_hidden_state": self.emb(input_ids)})
+
+    cfg = MaskingConfig(MASK, NULL, seq_len=32, noise_share=0.5, noise_ids=(10, 5010))
+    batch = random_rate_rows(_tokens(), 8, cfg, torch.Generator().manual_seed(0))
+    noisy = (batch.labels != -100) & (batch.input_ids != MASK)
+    assert noisy.any()
+    model = Model()
+    loss, _ = diffusion_loss(model, batch)
+    loss.backward()
+    # the embedding rows of the noisy inputs get a gradient: their positions are in the loss
+    grad = model.emb.weight.grad
+    assert grad[batch.input_ids[noisy]].abs().sum(dim=1).gt(0).all()
+    corrupted = batch.labels != -100
+    clean = set(batch.input_ids[~corrupted].tolist()) - set(batch.input_ids[corrupted].tolist())
+    assert clean and grad[sorted(clean)].abs().sum() == 0
+
+
+def test_no_corrective_noise_by_default_and_a_missing_range_is_an_error():
+    import pytest
+
+    batch = random_rate_rows(
+        _tokens(), 16, MaskingConfig(MASK, NULL, seq_len=64), torch.Generator()
+    )
+    masked = batch.labels != -100
+    assert (batch.input_ids[masked] == MASK).all()
+    with pytest.raises(ValueError):
+        random_rate_rows(
+            _tokens(), 4, MaskingConfig(MASK, NULL, seq_len=64, noise_share=0.1), torch.Generator()
+        )

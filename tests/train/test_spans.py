@@ -63,3 +63,70 @@ def test_encode_files_joins_files_with_eos(tokenizer):
     assert list(data.tokens).count(eos) == 2
     assert tokenizer.decode(data.tokens[: list(data.tokens).index(eos)].tolist()) == SRC
     assert (data.spans[:, 1] <= len(data.tokens)).all()
+
+
+PAUSE_SRC = '''import os
+
+
+def total_size(paths):
+    sizes = [os.path.getsize(p) for p in paths]
+    return sum(sizes)
+
+
+def documented(x):
+    """Has a docstring."""
+    return x
+
+
+class Store:
+    def get(self, key):
+        if key in self.cache:
+            return self.cache[key]
+        result = total / count
+        return result
+'''
+
+
+def _pauses(rest_share):
+    from diffusion_lsp.eval.spans import PAUSE, pause_spans
+
+    spans = pause_spans(PAUSE_SRC, "python", rng=random.Random(0), rest_share=rest_share)
+    assert all(s.kind == PAUSE for s in spans)
+    return [PAUSE_SRC[s.start : s.end] for s in spans]
+
+
+def test_pause_spans_take_the_first_body_line_of_a_def_without_docstring():
+    texts = _pauses(0.0)
+    assert "sizes = [os.path.getsize(p) for p in paths]" in texts
+    # a def that opens with a docstring is not a pause: neither its docstring nor the line after it
+    assert '"""Has a docstring."""' not in texts
+    assert "return x" not in texts
+
+
+def test_pause_spans_take_the_line_after_a_block_header():
+    texts = _pauses(0.0)
+    assert "return self.cache[key]" in texts  # after `if ...:`
+    assert "def get(self, key):" in texts  # after `class Store:`
+    # lines that follow no header are not pause spans without the rest-of-line share
+    assert "return sum(sizes)" not in texts and "return result" not in texts
+
+
+def test_pause_spans_take_the_rest_of_a_line_after_an_identifier_or_operator():
+    texts = _pauses(1.0)
+    lines = [line.strip() for line in PAUSE_SRC.splitlines()]
+    rests = [t for t in texts if t not in lines]
+    assert rests, texts
+    for rest in rests:
+        line = next(line for line in lines if line.endswith(rest))
+        head = line[: len(line) - len(rest)].rstrip()
+        # the cut follows an identifier, a keyword or an operator, and leaves code to write
+        assert head[-1].isalnum() or head[-1] in "=+-*/%<>!&|^~,.:([{_", (line, rest)
+        assert any(ch.isalnum() for ch in rest)
+    # rest_share 1: every line with a cut point gives one (the source has 9 such lines)
+    assert len(rests) >= 6, rests
+
+
+def test_all_spans_include_pause_spans():
+    from diffusion_lsp.eval.spans import PAUSE, all_spans
+
+    assert any(s.kind == PAUSE for s in all_spans(PAUSE_SRC, "python", rng=random.Random(0)))

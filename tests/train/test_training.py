@@ -65,3 +65,24 @@ def test_export_round_trips_through_from_pretrained(tokenizer, tmp_path):
     model.eval()
     with torch.no_grad():
         assert torch.allclose(model(input_ids=ids).logits, loaded(input_ids=ids).logits, atol=1e-5)
+
+
+def test_a_few_steps_with_corrective_noise_lower_the_loss(tokenizer):
+    import dataclasses
+
+    model, tokens, spans, cfg = _setup(tokenizer)
+    cfg = dataclasses.replace(cfg, noise_share=0.3, noise_ids=(4, len(tokenizer)))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    fixed = make_batch(tokens, spans, 16, cfg, torch.Generator().manual_seed(1))
+    assert ((fixed.labels != -100) & (fixed.input_ids != cfg.mask_id)).any()
+    with torch.no_grad():
+        before = float(diffusion_loss(model, fixed)[0])
+    for _ in range(30):
+        loss, _ = diffusion_loss(model, make_batch(tokens, spans, 16, cfg, gen))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = float(diffusion_loss(model, fixed)[0])
+    assert after < before - 0.5, (before, after)

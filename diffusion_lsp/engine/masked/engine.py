@@ -24,7 +24,13 @@ from diffusion_lsp.engine.api import (
     Result,
     Timings,
 )
-from diffusion_lsp.engine.candidates import default_lengths, hole_lengths, rank, trim_filler
+from diffusion_lsp.engine.candidates import (
+    default_lengths,
+    hole_lengths,
+    length_bias_of,
+    rank,
+    trim_filler,
+)
 from diffusion_lsp.engine.checkpoint import SpecialIds
 from diffusion_lsp.engine.masked.denoiser import Denoiser
 from diffusion_lsp.engine.masked.loop import denoise, row_generators
@@ -84,6 +90,8 @@ class MaskedDiffusionEngine:
             model, self.shift, fast_path=fast_path, remote_code=bool(config_dict.get("auto_map"))
         )
         self.policy = policy or ConfidenceThreshold()
+        # CAL: the per-length bias fitted by ``diffusion-lsp eval calibrate``, when the config has one
+        self.length_bias = length_bias_of(config_dict)
         self.default_steps = default_steps or editor_steps(gen)
         self.default_temperature = default_temperature
         self.device = getattr(model, "device", None) or "cpu"
@@ -319,8 +327,8 @@ class MaskedDiffusionEngine:
         """Row seeds depend on the alternative index only, never on the row's place in the batch."""
         return [None if seed is None else seed + j for _, j in plan]
 
-    @staticmethod
     def _result(
+        self,
         candidates: list[Candidate],
         alternatives: int,
         nfe: int,
@@ -329,7 +337,7 @@ class MaskedDiffusionEngine:
         prefill_ms: float,
         denoise_ms: float,
     ) -> Result:
-        ranked = rank(candidates)
+        ranked = rank(candidates, self.length_bias)
         best = ranked[0]
         total = (time.perf_counter() - start) * 1000
         return Result(
