@@ -24,6 +24,7 @@ from lsp_support import (  # noqa: E402
     FAST,
     Client,
     make_client,
+    real_server,
     server_command,
     server_env,
     start_session,
@@ -66,11 +67,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest_lsp.fixture(
     scope="module",
-    config=ClientServerConfig(
-        server_command=server_command(fake=False),
-        client_factory=make_client,
-        server_env=server_env(),
-    ),
+    config=real_server(),
 )
 async def real_client(lsp_client: Client, tiny_model: str):
     """One server with the real engine and the tiny model, shared by a module's tests."""

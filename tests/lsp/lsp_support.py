@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from lsprotocol import types
 from pygls.protocol import default_converter
-from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 __all__ = ["client_capabilities"]  # re-exported for tests that initialize by themselves
 from pytest_lsp.client import register_lsp_features
@@ -171,6 +171,15 @@ def server_env() -> dict[str, str]:
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
+
+
+def real_server() -> ClientServerConfig:
+    """A pytest-lsp configuration that starts the real server (the real engine, not the fake)."""
+    return ClientServerConfig(
+        server_command=server_command(fake=False),
+        client_factory=make_client,
+        server_env=server_env(),
+    )
 
 
 async def start_session(client: Client, request: pytest.FixtureRequest, profile: str) -> None:

@@ -16,12 +16,10 @@ from lsp_support import (
     Client,
     apply_edit,
     edits_of,
-    make_client,
-    server_command,
-    server_env,
+    real_server,
 )
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, client_capabilities
+from pytest_lsp import client_capabilities
 
 from diffusion_lsp.region import Document
 from diffusion_lsp.region.checks import MAX_FIX_LINES, definition_names
@@ -33,11 +31,7 @@ URI = "file:///work/inventory.py"
 
 @pytest_lsp.fixture(
     scope="module",
-    config=ClientServerConfig(
-        server_command=server_command(fake=False),
-        client_factory=make_client,
-        server_env=server_env(),
-    ),
+    config=real_server(),
 )
 async def embedded(lsp_client: Client):
     await lsp_client.initialize_session(

@@ -4,9 +4,13 @@ loader's error."""
 from __future__ import annotations
 
 import pytest
-from lsp_support import Client, client_capabilities, make_client, pos, server_command, server_env
+from lsp_support import (
+    Client,
+    client_capabilities,
+    pos,
+    real_server,
+)
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig
 from test_inline_completion import TEXT, URI, complete
 
 
@@ -47,11 +51,7 @@ async def test_a_load_failure_is_shown_once_and_the_server_stays_up(client: Clie
 
 
 async def test_the_real_loader_reports_a_missing_model_once(tmp_path):
-    config = ClientServerConfig(
-        server_command=server_command(fake=False),
-        client_factory=make_client,
-        server_env=server_env(),
-    )
+    config = real_server()
     client = await config.start()
     try:
         await client.initialize_session(

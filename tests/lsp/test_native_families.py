@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 import pytest_lsp
-from lsp_support import FAST, Client, make_client, pos, rng, server_command, server_env
+from lsp_support import FAST, Client, pos, real_server, rng
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, client_capabilities
+from pytest_lsp import client_capabilities
 
 from diffusion_lsp import textops
 from diffusion_lsp.engine import api, load_engine
@@ -34,11 +34,7 @@ def checkpoints(tmp_path_factory) -> dict[str, str]:
 
 @pytest_lsp.fixture(
     scope="module",
-    config=ClientServerConfig(
-        server_command=server_command(fake=False),
-        client_factory=make_client,
-        server_env=server_env(),
-    ),
+    config=real_server(),
 )
 async def native_client(lsp_client: Client, checkpoints: dict[str, str]):
     await lsp_client.initialize_session(

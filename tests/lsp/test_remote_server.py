@@ -10,9 +10,9 @@ import os
 
 import pytest
 import pytest_lsp
-from lsp_support import Client, make_client, pos, rng, server_command, server_env
+from lsp_support import Client, pos, real_server, rng
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, client_capabilities
+from pytest_lsp import client_capabilities
 
 from diffusion_lsp import textops
 from diffusion_lsp.engine import api, load_engine
@@ -47,11 +47,7 @@ def remote(llama) -> dict:
 
 @pytest_lsp.fixture(
     scope="module",
-    config=ClientServerConfig(
-        server_command=server_command(fake=False),
-        client_factory=make_client,
-        server_env=server_env(),
-    ),
+    config=real_server(),
 )
 async def remote_client(lsp_client: Client, llama):
     await lsp_client.initialize_session(
