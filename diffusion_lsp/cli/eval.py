@@ -152,29 +152,32 @@ def _holes(args: argparse.Namespace, settings: list[str]) -> int:
         )
     summary = summarize(scored)
     print(format_table(summary))
+    _write_json(
+        args,
+        {
+            "summary": summary,
+            "results": [
+                {
+                    "kind": s.hole.kind,
+                    "setting": s.setting,
+                    "answer": s.hole.answer,
+                    "prediction": s.prediction,
+                    "exact": s.exact,
+                    "parsed": s.parsed,
+                    "ms": round(s.latency_ms, 1),
+                }
+                for s in scored
+            ],
+        },
+    )
+    return 0
+
+
+def _write_json(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """With ``--json PATH``: ``report``, with the model it was measured on, to PATH."""
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(
-                {
-                    "model": args.model or "embedded",
-                    "summary": summary,
-                    "results": [
-                        {
-                            "kind": s.hole.kind,
-                            "setting": s.setting,
-                            "answer": s.hole.answer,
-                            "prediction": s.prediction,
-                            "exact": s.exact,
-                            "parsed": s.parsed,
-                            "ms": round(s.latency_ms, 1),
-                        }
-                        for s in scored
-                    ],
-                },
-                f,
-                indent=1,
-            )
-    return 0
+            json.dump({"model": args.model or "embedded", **report}, f, indent=1)
 
 
 def _balanced(holes, kinds, limit):
@@ -232,13 +235,7 @@ def _humaneval(args: argparse.Namespace, settings: list[str]) -> int:
         report[setting] = pass_at_1(outcomes)
         for split, m in report[setting].items():
             print(f"{setting:<10} {split:<28} n={int(m['n']):<5} pass@1={m['pass@1']:.1%}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {"model": args.model or "embedded", "pass@1": report},
-                f,
-                indent=1,
-            )
+    _write_json(args, {"pass@1": report})
     return 0
 
 
@@ -282,19 +279,15 @@ def _calibrate(args: argparse.Namespace) -> int:
 
         path = write_length_bias(args.model or str(embedded_model_path()), bias)
         print(f"wrote diffusion_lsp.length_bias to {path}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {
-                    "model": args.model or "embedded",
-                    "fit_holes": len(fit),
-                    "test_holes": len(test),
-                    "length_bias": {str(k): v for k, v in bias.items()},
-                    **report,
-                },
-                f,
-                indent=1,
-            )
+    _write_json(
+        args,
+        {
+            "fit_holes": len(fit),
+            "test_holes": len(test),
+            "length_bias": {str(k): v for k, v in bias.items()},
+            **report,
+        },
+    )
     return 0
 
 
@@ -314,27 +307,23 @@ def _pauses(args: argparse.Namespace) -> int:
         results = run_pauses(engine, pauses, settings, progress=bar.update)
     table = summarize(results)
     print(format_table(table))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
+    _write_json(
+        args,
+        {
+            "summary": table,
+            "results": [
                 {
-                    "model": args.model or "embedded",
-                    "summary": table,
-                    "results": [
-                        {
-                            "file": r.pause.file,
-                            "line": r.pause.line + 1,
-                            "kind": r.pause.kind,
-                            "expected": r.pause.expected,
-                            "shown": r.shown,
-                            "top": r.top,
-                            "exact": r.exact,
-                            "ms": round(r.latency_ms, 1),
-                        }
-                        for r in results
-                    ],
-                },
-                f,
-                indent=1,
-            )
+                    "file": r.pause.file,
+                    "line": r.pause.line + 1,
+                    "kind": r.pause.kind,
+                    "expected": r.pause.expected,
+                    "shown": r.shown,
+                    "top": r.top,
+                    "exact": r.exact,
+                    "ms": round(r.latency_ms, 1),
+                }
+                for r in results
+            ],
+        },
+    )
     return 0
