@@ -117,6 +117,10 @@ class InfillRequest:
     single_line: bool = False  # stop the text at the first newline (inline completion mid-line)
     context_tokens: int = 2048  # token budget for prefix + suffix, nearest lines kept
     document: str | None = None  # the document's URI: keys the engine's prompt cache
+    # Text the model reads before the (windowed) prefix and that the window never trims: the user's
+    # recent edits for a next edit. Masked engines put it after the lead tokens; DiffusionGemma and
+    # the remote chat mode put it in the instruction prompt.
+    preamble: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,53 @@ class RefineRequest:
     alternatives: int = 1
     context_tokens: int = 2048
     document: str | None = None  # the document's URI: keys the engine's prompt cache
+    preamble: str = ""  # as ``InfillRequest.preamble``
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """How much the model wants to change each of ``windows`` (str offsets ``[start, end)`` into
+    ``text``) as it stands, the rest of ``text`` the context; every window in one batch.
+
+    Masked models mask the window's existing tokens in strides (row k of a window masks every
+    ``stride``-th token from k) and read each token's probability where it is masked;
+    DiffusionGemma reads them from one forward over the window's text as its starting canvas (the
+    warm start). Next edit uses it to find where the code disagrees with the user's last edit.
+    """
+
+    text: str
+    windows: tuple[tuple[int, int], ...]
+    stride: int = 4
+    context_tokens: int = 1024  # token budget for each window's context, nearest lines kept
+    preamble: str = ""  # as ``InfillRequest.preamble``
+    document: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenScore:
+    """One existing token of a window: its str offsets into ``ScoreRequest.text``, how much the
+    model disagrees with it (``p(the model's top token) - p(this token)``, in [0, 1]; 0 when it is
+    the top token) and the text of the model's top token."""
+
+    start: int
+    end: int
+    disagreement: float
+    top: str
+
+
+@dataclass(frozen=True)
+class WindowScore:
+    """``score``: the window's largest token disagreement (0 for an empty window)."""
+
+    score: float
+    tokens: tuple[TokenScore, ...]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    windows: tuple[WindowScore, ...]  # one per request window, in order
+    nfe: int
+    timings: Timings
 
 
 @dataclass(frozen=True)
@@ -191,3 +242,7 @@ class Engine(Protocol):
     def infill(self, request: InfillRequest, cancel: CancelToken | None = None) -> Result: ...
 
     def refine(self, request: RefineRequest, cancel: CancelToken | None = None) -> Result: ...
+
+    def score(self, request: ScoreRequest, cancel: CancelToken | None = None) -> ScoreResult:
+        """Raises ``EngineError`` where the backend cannot score (a remote server)."""
+        ...
