@@ -16,15 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from diffusion_lsp.engine.api import (
-    CancelToken,
-    ScoreRequest,
-    ScoreResult,
-    Timings,
-    TokenScore,
-    WindowScore,
-)
-from diffusion_lsp.engine.tokens import build_canvas, decode, encode, windowed_context
+from diffusion_lsp.engine.api import CancelToken, ScoreRequest, ScoreResult, Timings
+from diffusion_lsp.engine.scoring import disagreements, token_spans, window_score
+from diffusion_lsp.engine.tokens import build_canvas, encode, windowed_context
 
 if TYPE_CHECKING:
     from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
@@ -44,8 +38,6 @@ def score_windows(
     engine: MaskedDiffusionEngine, request: ScoreRequest, cancel: CancelToken | None = None
 ) -> ScoreResult:
     """``Engine.score`` for a masked engine (see the module docstring)."""
-    import torch
-
     start = time.perf_counter()
     special = engine.special
     lead, tail = engine.frame(request.preamble)
@@ -63,9 +55,9 @@ def score_windows(
     tokenize_ms = (time.perf_counter() - start) * 1000
 
     denoiser = engine.one_forward_denoiser()
-    banned = sorted({special.mask, *special.banned, *_expand(special)})
+    banned = {special.mask, *special.banned, *_expand(special)}
     disagreement = [[0.0] * len(win.ids) for win in windows]
-    top = [[""] * len(win.ids) for win in windows]
+    top = [[0] * len(win.ids) for win in windows]
     nfe, t0 = 0, time.perf_counter()
     for c in range(0, len(plan), MAX_SCORE_ROWS):
         if cancel is not None:
@@ -81,28 +73,17 @@ def score_windows(
             where += [(w, i) for i in range(k, len(win.ids), stride)]
         canvas = build_canvas(rows, free, special.pad, engine.device)
         positions = canvas.free.nonzero(as_tuple=True)  # ([N], [N]), row-major as ``where``
-        logits = denoiser(canvas.tokens, canvas.attention, positions).float()  # [N, V]
+        logits = denoiser(canvas.tokens, canvas.attention, positions)  # [N, V]
         nfe += 1
-        ban = torch.tensor(banned, device=logits.device)
-        logits[:, ban[ban < logits.shape[1]]] = float("-inf")
-        probs = logits.softmax(-1)  # [N, V]
-        current = torch.tensor([windows[w].ids[i] for w, i in where], device=logits.device)  # [N]
-        in_vocab = current < probs.shape[1]
-        p_current = probs.gather(1, current.clamp(max=probs.shape[1] - 1)[:, None]).squeeze(1)
-        p_current = torch.where(in_vocab, p_current, torch.zeros_like(p_current))
-        p_top, top_id = probs.max(-1)  # [N]
-        gap = torch.where(top_id == current, torch.zeros_like(p_top), p_top - p_current)
-        for (w, i), g, t in zip(where, gap.clamp(0, 1).tolist(), top_id.tolist()):
-            disagreement[w][i] = g
-            top[w][i] = decode(engine.tokenizer, [t])
+        gaps, tops = disagreements(logits, [windows[w].ids[i] for w, i in where], banned)
+        for (w, i), g, t in zip(where, gaps, tops):
+            disagreement[w][i], top[w][i] = g, t
     denoise_ms = (time.perf_counter() - t0) * 1000
 
-    scores = []
-    for w, win in enumerate(windows):
-        tokens = tuple(
-            TokenScore(s, e, disagreement[w][i], top[w][i]) for i, (s, e) in enumerate(win.spans)
-        )
-        scores.append(WindowScore(max((t.disagreement for t in tokens), default=0.0), tokens))
+    scores = [
+        window_score(engine.tokenizer, win.spans, disagreement[w], top[w])
+        for w, win in enumerate(windows)
+    ]
     total = (time.perf_counter() - start) * 1000
     return ScoreResult(tuple(scores), nfe, Timings(tokenize_ms, 0.0, denoise_ms, total))
 
@@ -110,28 +91,3 @@ def score_windows(
 def _expand(special: Any) -> tuple[int, ...]:
     """DreamOn's expand token is no text: it never counts as the top token of a scored one."""
     return () if special.expand is None else (special.expand,)
-
-
-def token_spans(tokenizer: Any, ids: list[int], text: str, offset: int) -> list[tuple[int, int]]:
-    """Each token's str offsets ``[start, end)`` into the text ``text`` was cut from (at
-    ``offset``), by decoding cumulatively: token i ends where the first i + 1 tokens' text ends. A
-    token that ends inside a multi-byte character (its decoding ends in U+FFFD) gets that whole
-    character, and so does the token that completes it, so ``text[start:end]`` always holds it."""
-    spans, done = [], 0  # done: chars of ``text`` the tokens so far decode to in full
-    for i in range(len(ids)):
-        so_far = decode(tokenizer, ids[: i + 1])
-        split = so_far.endswith("\ufffd") and not text[: len(so_far)].endswith("\ufffd")
-        whole = _common_prefix(so_far.rstrip("\ufffd") if split else so_far, text)
-        start = min(done, whole)  # a token that completes a split character starts at it
-        end = min(len(text), whole + 1) if split else whole
-        spans.append((start + offset, max(end, start) + offset))
-        done = whole
-    return spans
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
