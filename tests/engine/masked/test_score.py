@@ -8,7 +8,13 @@ import math
 import pytest
 import torch
 
-from diffusion_lsp.engine.api import Cancelled, CancelToken, InfillRequest, ScoreRequest
+from diffusion_lsp.engine.api import (
+    Cancelled,
+    CancelToken,
+    InfillRequest,
+    RefineRequest,
+    ScoreRequest,
+)
 from diffusion_lsp.engine.masked import score as score_module
 from diffusion_lsp.engine.masked.engine import PREAMBLE_TOKENS, MaskedDiffusionEngine
 from diffusion_lsp.engine.testing.oracle import TargetOracle
@@ -147,8 +153,10 @@ def test_scoring_and_infill_line_up_with_a_preamble(masked_engine):
         InfillRequest(DOC[:X], DOC[X + 1 :], lengths=(1, 2, 4), steps=4, preamble=preamble)
     )
     assert filled.text == "value"
+    engine.refine(RefineRequest(DOC[:X], "x + 1", DOC[X + 5 :], steps=2, preamble=preamble))
     lead = [*masked_engine.special.lead, *encode(masked_engine.tokenizer, preamble)]
-    for tokens, _, _ in spy.seen:  # the score call, then the infill steps
+    assert len(spy.seen) >= 1 + 1 + 1  # the score call, the infill steps, refine's forwards
+    for tokens, _, _ in spy.seen:
         assert tokens[:, : len(lead)].eq(torch.tensor(lead)).all()
 
 
