@@ -9,7 +9,45 @@ callers run it on the worker thread.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from diffusion_lsp.engine.api import CancelToken, Engine, InfillRequest, ScoreRequest, WindowScore
+from diffusion_lsp.region import checks
+from diffusion_lsp.region.document import Document
+from diffusion_lsp.region.related import overlaps, related_spans
+from diffusion_lsp.region.spans import is_word_char
+from diffusion_lsp.textops import minimal_hunks
+
+REASONS = ("use", "call", "sibling", "after")  # in priority order
+NOTE_EDITS = 3  # edits the note shows, the last ones
+NOTE_CHARS = 200  # each side of an edit in the note is cut to this
+MAX_REWRITES = 3  # windows above the threshold tried before giving up
+ALTERNATIVES = 3  # infill candidates asked for per window
+# Line comment markers; every other language gets "#".
+_SLASHES = frozenset(
+    {
+        "c",
+        "cpp",
+        "csharp",
+        "go",
+        "java",
+        "javascript",
+        "javascriptreact",
+        "kotlin",
+        "rust",
+        "scala",
+        "swift",
+        "tsx",
+        "typescript",
+        "typescriptreact",
+        "php",
+        "dart",
+        "zig",
+    }
+)
+_DASHES = frozenset({"lua", "sql", "haskell", "elm", "ada"})
 
 
 @dataclass(frozen=True)
@@ -59,3 +97,175 @@ class Suggestion:
     new_text: str
     window: Window
     score: float
+
+
+def windows(doc: Document, edits: Sequence[LastEdit], max_windows: int = 16) -> list[Window]:
+    """Candidate windows for the edit that follows ``edits[-1]`` (the earlier edits only inform the
+    note): ranked by reason (``REASONS``), then by distance to the edit; none overlaps the edit,
+    none repeats a span (the first reason wins), at most ``max_windows``. A document without a tree
+    gets only ``after`` windows."""
+    if not edits:
+        return []
+    edit = edits[-1]
+    start = max(0, min(edit.start, len(doc.text)))
+    end = max(start, min(edit.end, len(doc.text)))
+    seen: set[tuple[int, int]] = set()
+    ranked: list[tuple[int, tuple[int, int], Window]] = []
+    for s, e, reason in related_spans(doc, edit):
+        if e <= s or (s, e) in seen or overlaps(s, e, start, end):
+            continue
+        seen.add((s, e))
+        ranked.append(
+            (REASONS.index(reason), _distance(doc, s, e, start, end), Window(s, e, reason))
+        )
+    ranked.sort(key=lambda t: (t[0], t[1]))
+    return [w for _, _, w in ranked[:max_windows]]
+
+
+def _distance(doc: Document, s: int, e: int, start: int, end: int) -> tuple[int, int]:
+    """(lines, characters) between a window and the edit."""
+    index = doc.index
+    if e <= start:
+        return index.position(start).line - index.position(e).line, start - e
+    return max(index.position(s).line - index.position(end).line, 0), max(s - end, 0)
+
+
+def note(language: str | None, edits: Sequence[LastEdit]) -> str:
+    """The user's last edits (``NOTE_EDITS``, oldest first) as comment lines for the model to read
+    before the code: ``# Recent edit: "def f(x):" -> "def f(count):"``, each side cut to its changed
+    lines and ``NOTE_CHARS`` characters. '' when there is no edit."""
+    marker = "//" if language in _SLASHES else "--" if language in _DASHES else "#"
+    lines = []
+    for edit in edits[-NOTE_EDITS:]:
+        before, after = _changed_lines(edit.before, edit.after)
+        if before == after:
+            continue
+        lines.append(f"{marker} Recent edit: {_quote(before)} -> {_quote(after)}\n")
+    return "".join(lines)
+
+
+def _changed_lines(before: str, after: str) -> tuple[str, str]:
+    """Both sides without the whole lines they share at the start and at the end."""
+    old, new = before.split("\n"), after.split("\n")
+    while len(old) > 1 and len(new) > 1 and old[0] == new[0]:
+        old, new = old[1:], new[1:]
+    while len(old) > 1 and len(new) > 1 and old[-1] == new[-1]:
+        old, new = old[:-1], new[:-1]
+    return "\n".join(old).strip(), "\n".join(new).strip()
+
+
+def _quote(text: str) -> str:
+    if len(text) > NOTE_CHARS:
+        text = text[: NOTE_CHARS - 3] + "..."
+    return json.dumps(text, ensure_ascii=False)
+
+
+def suggest(
+    engine: Engine,
+    doc: Document,
+    edits: Sequence[LastEdit],
+    options: Options = Options(),
+    cancel: CancelToken | None = None,
+    language: str | None = None,
+    uri: str | None = None,
+) -> Suggestion | None:
+    """The next edit after ``edits`` on ``doc``, or None when no window reaches
+    ``options.threshold`` or no rewrite of one passes the checks. Blocks (two kinds of engine call:
+    one ``score`` for every window, then an ``infill`` per window tried); ``EngineError`` from the
+    engine (a backend that cannot score) and ``Cancelled`` pass through. ``language`` names the
+    comment syntax of the note where ``doc`` has no grammar; ``uri`` keys the engine's prompt cache.
+    """
+    candidates = windows(doc, edits, options.max_windows)
+    if not candidates:
+        return None
+    preamble = note(language or doc.language, edits)
+    request = ScoreRequest(
+        doc.text,
+        tuple((w.start, w.end) for w in candidates),
+        stride=options.stride,
+        context_tokens=options.context_tokens,
+        preamble=preamble,
+        document=uri,
+    )
+    scores = engine.score(request, cancel).windows
+    ranked = sorted(zip(candidates, scores), key=lambda pair: -pair[1].score)
+    for window, scored in ranked[:MAX_REWRITES]:
+        if scored.score < options.threshold:
+            break
+        found = _rewrite(engine, doc, window, scored, preamble, options, cancel, uri)
+        if found is not None:
+            return found
+    return None
+
+
+def disputed_span(
+    doc: Document, window: Window, scored: WindowScore, threshold: float
+) -> tuple[int, int] | None:
+    """The part of ``window`` to rewrite: from its first to its last token the model disagrees
+    with (``disagreement >= threshold``), without outer blanks, widened to whole words."""
+    disputed = [t for t in scored.tokens if t.disagreement >= threshold]
+    if not disputed:
+        return None
+    text = doc.text
+    a = max(min(t.start for t in disputed), window.start)
+    b = min(max(t.end for t in disputed), window.end)
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    if a == b:
+        return None
+    while a > window.start and is_word_char(doc.spec, text[a - 1]):
+        a -= 1
+    while b < window.end and is_word_char(doc.spec, text[b]):
+        b += 1
+    return a, b
+
+
+def _rewrite(
+    engine: Engine,
+    doc: Document,
+    window: Window,
+    scored: WindowScore,
+    preamble: str,
+    options: Options,
+    cancel: CancelToken | None,
+    uri: str | None,
+) -> Suggestion | None:
+    """The first infill of the window's disputed span that changes it, passes ``check_edit`` and
+    is cut to its minimal hunks; None when no candidate does."""
+    span = disputed_span(doc, window, scored, options.threshold)
+    if span is None:
+        return None
+    a, b = span
+    text = doc.text
+    request = InfillRequest(
+        prefix=text[:a],
+        suffix=text[b:],
+        max_tokens=options.max_tokens,
+        alternatives=ALTERNATIVES,
+        single_line="\n" not in text[window.start : window.end],
+        context_tokens=options.context_tokens,
+        document=uri,
+        preamble=preamble,
+    )
+    result = engine.infill(request, cancel)
+    texts = [c.text for c in result.alternatives] or [result.text]
+    old_window = text[window.start : window.end]
+    for new in dict.fromkeys(texts):
+        if new == text[a:b] or checks.check_edit(doc, checks.Edit(a, b, new)):
+            continue
+        new_window = text[window.start : a] + new + text[b : window.end]
+        hunks = minimal_hunks(old_window, new_window)
+        if not hunks:
+            continue
+        first, last = hunks[0].start, hunks[-1].end
+        tail = len(old_window) - last
+        return Suggestion(
+            window.start + first,
+            window.start + last,
+            new_window[first : len(new_window) - tail],
+            window,
+            scored.score,
+        )
+    return None
