@@ -8,7 +8,8 @@ candidate spans with their reason, in the order ``next_edit.windows`` ranks them
   level or on a def's name);
 - ``call``: a call of the function whose parameters the edit changed;
 - ``sibling``: a statement of the same block with the same type and shape as the edited one;
-- ``after``: the non-blank lines among the three after the edit (the only reason without a tree).
+- ``after``: the non-blank lines among the three after the edit (the only reason without a tree,
+  or on text nested too deep for tree queries, as for holes: ``holes.MAX_QUERY_NESTING``).
 
 It knows nothing of the model; every span is a str offset pair of ``doc.text``.
 """
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import tree_sitter
 
 from diffusion_lsp.region.document import Document
+from diffusion_lsp.region.holes import MAX_QUERY_NESTING, _nesting
 from diffusion_lsp.region.languages import grammar
 from diffusion_lsp.region.spans import function_of
 
@@ -45,6 +47,8 @@ CALL_TYPES = {
 }
 # Fields through which a callee expression reaches the called name: ``a.f``, ``a::f``, ``f::<T>``.
 _CALLEE_NAME_FIELDS = ("attribute", "property", "field", "name", "function", "method")
+# Fields that hold the member name of a member access: Python, JS/TS, Go/Rust/C/Java.
+_MEMBER_FIELDS = ("attribute", "property", "field")
 # Nodes that bind a name to an anonymous function (``const f = () => ...``), and the name's field.
 _BINDER_FIELDS = {
     "variable_declarator": "name",
@@ -74,7 +78,7 @@ def related_spans(doc: Document, edit: LastEdit) -> list[Span]:
     (``next_edit.windows`` ranks them and drops those that overlap the edit)."""
     start, end = _clamp(doc, edit.start), _clamp(doc, edit.end)
     spans: list[Span] = []
-    if doc.tree is not None and doc.spec is not None:
+    if doc.tree is not None and doc.spec is not None and _nesting(doc.data) <= MAX_QUERY_NESTING:
         node = _node_at(doc, start, end)
         spans += _uses(doc, node, start, end, renamed_away(edit, doc.spec.word_chars))
         spans += _calls(doc, node, start, end)
@@ -110,7 +114,7 @@ def _line_span(doc: Document, line: int) -> tuple[int, int]:
 
 
 def _node_at(doc: Document, start: int, end: int) -> tree_sitter.Node:
-    assert doc.tree is not None
+    assert doc.tree is not None and doc.spec is not None
     root = doc.tree.root_node
     node = root.named_descendant_for_byte_range(
         doc.index.byte_offset(start), doc.index.byte_offset(end)
@@ -181,19 +185,30 @@ def _in_parameters(doc: Document, function: tree_sitter.Node, start: int, end: i
     return p_start <= start and end <= p_end
 
 
+def _kinds(language: str) -> set[str]:
+    lang = grammar(language)
+    return {
+        lang.node_kind_for_id(i)
+        for i in range(lang.node_kind_count)
+        if lang.node_kind_is_named(i) and lang.node_kind_is_visible(i)
+    }
+
+
 @functools.cache
 def _identifier_query(language: str) -> tree_sitter.Query:
     """Every identifier node of a grammar: its named node types that end in ``identifier``."""
-    lang = grammar(language)
-    kinds = sorted(
-        {
-            lang.node_kind_for_id(i)
-            for i in range(lang.node_kind_count)
-            if lang.node_kind_is_named(i) and lang.node_kind_is_visible(i)
-        }
-    )
-    alternatives = " ".join(f"({kind})" for kind in kinds if kind.endswith("identifier"))
-    return tree_sitter.Query(lang, f"[{alternatives}] @id")
+    kinds = sorted(k for k in _kinds(language) if k.endswith("identifier"))
+    alternatives = " ".join(f"({kind})" for kind in kinds)
+    return tree_sitter.Query(grammar(language), f"[{alternatives}] @id")
+
+
+@functools.cache
+def _call_query(language: str) -> tree_sitter.Query | None:
+    """Every call node of a grammar (``CALL_TYPES``), or None where it has none."""
+    kinds = sorted(k for k in _kinds(language) if k in CALL_TYPES)
+    if not kinds:
+        return None
+    return tree_sitter.Query(grammar(language), "[" + " ".join(f"({k})" for k in kinds) + "] @call")
 
 
 def _identifiers(
@@ -227,20 +242,33 @@ def _uses(
 ) -> list[Span]:
     if not old_names:
         return []
-    assert doc.tree is not None
+    assert doc.tree is not None and doc.spec is not None
     function = function_of(doc.spec, node)
     scope = function if function is not None else doc.tree.root_node
     if function is not None:
         name = _function_name(function)
         if _contains(name, doc, start, end):  # the def's own name: its uses are anywhere
             scope = doc.tree.root_node
+    member = _is_member_name(node)  # renamed `a.name`: other member names are uses, else not
     spans: list[Span] = []
     for ident in _identifiers(doc, scope, {n.encode("utf-8") for n in old_names}):
         s, e = _span(doc, ident)
-        if overlaps(s, e, start, end):
+        if overlaps(s, e, start, end) or _is_member_name(ident) != member:
             continue
         spans.append((*_statement_window(doc, ident, start, end), "use"))
     return spans
+
+
+def _is_member_name(node: tree_sitter.Node) -> bool:
+    """Whether ``node`` is the name after the dot of a member access (``a.name``)."""
+    parent = node.parent
+    if parent is None:
+        return False
+    for field in _MEMBER_FIELDS:
+        child = parent.child_by_field_name(field)
+        if child is not None and child.start_byte == node.start_byte and child.type == node.type:
+            return True
+    return False
 
 
 def _callee_name(callee: tree_sitter.Node | None) -> bytes | None:
@@ -258,21 +286,20 @@ def _callee_name(callee: tree_sitter.Node | None) -> bytes | None:
 
 
 def _calls(doc: Document, node: tree_sitter.Node, start: int, end: int) -> list[Span]:
-    assert doc.tree is not None
+    assert doc.tree is not None and doc.spec is not None
     function = function_of(doc.spec, node)
     if function is None or not _in_parameters(doc, function, start, end):
         return []
     name = _function_name(function)
     if name is None or not name.text:
         return []
+    query = _call_query(doc.language or doc.spec.name)
+    if query is None:
+        return []
     spans: list[Span] = []
-    stack = [doc.tree.root_node]
-    while stack:
-        current = stack.pop()
-        field = CALL_TYPES.get(current.type)
-        if field is not None and _callee_name(current.child_by_field_name(field)) == name.text:
-            spans.append((*_bounded(doc, current), "call"))
-        stack.extend(reversed(current.named_children))
+    for call in tree_sitter.QueryCursor(query).captures(doc.tree.root_node).get("call", []):
+        if _callee_name(call.child_by_field_name(CALL_TYPES[call.type])) == name.text:
+            spans.append((*_bounded(doc, call), "call"))
     return spans
 
 

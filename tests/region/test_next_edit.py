@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -364,3 +365,24 @@ def test_suggest_without_windows_or_a_passing_rewrite_is_none():
     assert suggest(engine, Document("x = 1\n", "python"), [LastEdit(0, "y", "x")]) is None
     assert engine.scores == []
     assert suggest(engine, Document(RENAMED, "python"), RENAME) is None
+
+
+def test_a_member_name_is_not_a_use_of_a_local_and_a_renamed_member_has_only_member_uses():
+    text = "def f(doc):\n    idx = doc.index\n    end = doc.index.end\n    return index\n"
+    got = windows(Document(text, "python"), [edit_at(text, "idx", "index")])
+    assert [row for row in listed(text, got) if row[0] == "use"] == expect(
+        text, ("use", "return index")
+    )
+    text = "def f(self, total):\n    self.count = 0\n    self.total += total\n    print(total)\n"
+    got = windows(Document(text, "python"), [edit_at(text, "count", "total")])
+    assert [row for row in listed(text, got) if row[0] == "use"] == expect(
+        text, ("use", "self.total += total")
+    )
+
+
+def test_text_nested_too_deep_for_tree_queries_gets_the_lines_after_only_and_fast():
+    text = "def f(count):\n    y = " + "[x, " * 20_000 + "\n    z = x\n"
+    started = time.perf_counter()
+    got = windows(Document(text, "python"), [edit_at(text, "count", "x")])
+    assert time.perf_counter() - started < 2.0  # the tree walk takes over 10 s here
+    assert [w.reason for w in got] == ["after", "after"]
