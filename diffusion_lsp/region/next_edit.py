@@ -202,22 +202,23 @@ def disputed_span(
     doc: Document, window: Window, scored: WindowScore, threshold: float
 ) -> tuple[int, int] | None:
     """The part of ``window`` to rewrite: from its first to its last token the model disagrees
-    with (``disagreement >= threshold``), without outer blanks, widened to whole words."""
+    with (``disagreement >= threshold``), widened to whole words. It keeps the tokens' own bounds
+    (a token's leading blank included), so the hole splits the text where the model's tokens do."""
     disputed = [t for t in scored.tokens if t.disagreement >= threshold]
     if not disputed:
         return None
     text = doc.text
     a = max(min(t.start for t in disputed), window.start)
     b = min(max(t.end for t in disputed), window.end)
-    while a < b and text[a].isspace():
-        a += 1
-    while b > a and text[b - 1].isspace():
-        b -= 1
-    if a == b:
+    if a >= b:
         return None
-    while a > window.start and is_word_char(doc.spec, text[a - 1]):
+
+    def word(i: int) -> bool:
+        return is_word_char(doc.spec, text[i])
+
+    while a > window.start and word(a - 1) and word(a):  # a token that starts mid-word
         a -= 1
-    while b < window.end and is_word_char(doc.spec, text[b]):
+    while b < window.end and word(b - 1) and word(b):
         b += 1
     return a, b
 

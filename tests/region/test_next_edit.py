@@ -25,6 +25,7 @@ from diffusion_lsp.region.next_edit import (
     Options,
     Suggestion,
     Window,
+    disputed_span,
     note,
     suggest,
     windows,
@@ -386,3 +387,28 @@ def test_text_nested_too_deep_for_tree_queries_gets_the_lines_after_only_and_fas
     got = windows(Document(text, "python"), [edit_at(text, "count", "x")])
     assert time.perf_counter() - started < 2.0  # the tree walk takes over 10 s here
     assert [w.reason for w in got] == ["after", "after"]
+
+
+def test_typescript_and_a_method_of_a_class():
+    text = "function f(count: number): number {\n  return x + 1;\n}\nconst z: number = f(3);\n"
+    got = windows(Document(text, "typescript"), [edit_at(text, "count", "x")])
+    assert listed(text, got)[:2] == expect(text, ("use", "return x + 1;"), ("call", "f(3)"))
+    text = "class A {\n  m(count) {\n    return x * 2;\n  }\n}\nnew A().m(1);\nm(2);\n"
+    got = windows(Document(text, "javascript"), [edit_at(text, "count", "x")])
+    assert listed(text, got)[:4] == expect(
+        text, ("use", "return x * 2;"), ("call", "new A().m(1)"), ("call", "m(2)"), ("after", "}")
+    )
+
+
+def test_the_disputed_span_keeps_token_bounds_and_widens_only_a_split_word():
+    text = "y = g(counter, 1)\n"
+    doc, window = Document(text, "python"), Window(0, len(text) - 1, "after")
+
+    def span(*parts: tuple[str, float]) -> tuple[int, int] | None:
+        tokens = tuple(TokenScore(*at(text, part), d, "?") for part, d in parts)
+        return disputed_span(doc, window, WindowScore(max(d for _, d in parts), tokens), 0.5)
+
+    assert span((" g", 0.2), ("ter", 0.9)) == at(text, "counter")  # mid-word: the whole word
+    assert span(("(", 0.9), ("1", 0.6)) == at(text, "(counter, 1")  # `g(`: g is another word
+    assert span((" g", 0.9)) == at(text, " g")  # the token's own leading blank stays
+    assert span((" g", 0.4)) is None
