@@ -181,7 +181,7 @@ def suggest(
     preamble = note(language or doc.language, edits)
     request = ScoreRequest(
         doc.text,
-        tuple((w.start, w.end) for w in candidates),
+        tuple(scoring_span(doc.text, w) for w in candidates),
         stride=options.stride,
         context_tokens=options.context_tokens,
         preamble=preamble,
@@ -198,6 +198,19 @@ def suggest(
     return None
 
 
+def scoring_span(text: str, window: Window) -> tuple[int, int]:
+    """The span of ``window`` the engine scores: the window with the blanks before it on its line
+    and that line's break. An engine tokenizes a window apart from its context, and tokenizers
+    join a word to the blank before it (`` y``) and a line break to the indentation after it, so
+    a window cut after the blank would be tokenized as no text around it ever is."""
+    start = window.start
+    while start > 0 and text[start - 1] in " \t":
+        start -= 1
+    if start > 0 and text[start - 1] == "\n":
+        start -= 2 if start > 1 and text[start - 2] == "\r" else 1
+    return start, window.end
+
+
 def disputed_span(
     doc: Document, window: Window, scored: WindowScore, threshold: float
 ) -> tuple[int, int] | None:
@@ -208,7 +221,8 @@ def disputed_span(
     if not disputed:
         return None
     text = doc.text
-    a = max(min(t.start for t in disputed), window.start)
+    lo = scoring_span(text, window)[0]
+    a = max(min(t.start for t in disputed), lo)
     b = min(max(t.end for t in disputed), window.end)
     if a >= b:
         return None
@@ -216,7 +230,7 @@ def disputed_span(
     def word(i: int) -> bool:
         return is_word_char(doc.spec, text[i])
 
-    while a > window.start and word(a - 1) and word(a):  # a token that starts mid-word
+    while a > lo and word(a - 1) and word(a):  # a token that starts mid-word
         a -= 1
     while b < window.end and word(b - 1) and word(b):
         b += 1

@@ -319,7 +319,8 @@ def test_suggest_rewrites_the_disputed_word_of_the_best_window_in_one_score_call
     assert got == Suggestion(start, end, "count", Window(*at(RENAMED, "y = x + 1"), "use"), 0.9)
     assert len(engine.scores) == 1
     request = engine.scores[0]
-    assert request.windows == tuple((w.start, w.end) for w in windows(doc, RENAME))
+    lines = [w for w in windows(doc, RENAME)]
+    assert request.windows == tuple((RENAMED.rindex("\n", 0, w.start), w.end) for w in lines)
     assert len(request.windows) > 1
     assert request.preamble == '# Recent edit: "x" -> "count"\n'
     (infill,) = engine.infill_requests
