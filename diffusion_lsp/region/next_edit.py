@@ -199,16 +199,19 @@ def suggest(
 
 
 def scoring_span(text: str, window: Window) -> tuple[int, int]:
-    """The span of ``window`` the engine scores: the window with the blanks before it on its line
-    and that line's break. An engine tokenizes a window apart from its context, and tokenizers
-    join a word to the blank before it (`` y``) and a line break to the indentation after it, so
-    a window cut after the blank would be tokenized as no text around it ever is."""
-    start = window.start
+    """The span of ``window`` the engine scores: the window from the blanks before it on its line
+    (and that line's break) to the next blank after it. An engine tokenizes a window apart from
+    its context, and tokenizers split text at blanks but join a word to the blank before it
+    (`` y``), a line break to the indentation after it and punctuation to punctuation (``);``),
+    so a window cut anywhere else would be tokenized as no text around it ever is."""
+    start, end = window.start, window.end
     while start > 0 and text[start - 1] in " \t":
         start -= 1
     if start > 0 and text[start - 1] == "\n":
         start -= 2 if start > 1 and text[start - 2] == "\r" else 1
-    return start, window.end
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return start, end
 
 
 def disputed_span(
@@ -221,9 +224,9 @@ def disputed_span(
     if not disputed:
         return None
     text = doc.text
-    lo = scoring_span(text, window)[0]
+    lo, hi = scoring_span(text, window)
     a = max(min(t.start for t in disputed), lo)
-    b = min(max(t.end for t in disputed), window.end)
+    b = min(max(t.end for t in disputed), hi)
     if a >= b:
         return None
 
@@ -232,7 +235,7 @@ def disputed_span(
 
     while a > lo and word(a - 1) and word(a):  # a token that starts mid-word
         a -= 1
-    while b < window.end and word(b - 1) and word(b):
+    while b < hi and word(b - 1) and word(b):
         b += 1
     return a, b
 
@@ -266,19 +269,20 @@ def _rewrite(
     )
     result = engine.infill(request, cancel)
     texts = [c.text for c in result.alternatives] or [result.text]
-    old_window = text[window.start : window.end]
+    lo, hi = scoring_span(text, window)
+    old_window = text[lo:hi]
     for new in dict.fromkeys(texts):
         if new == text[a:b] or checks.check_edit(doc, checks.Edit(a, b, new)):
             continue
-        new_window = text[window.start : a] + new + text[b : window.end]
+        new_window = text[lo:a] + new + text[b:hi]
         hunks = minimal_hunks(old_window, new_window)
         if not hunks:
             continue
         first, last = hunks[0].start, hunks[-1].end
         tail = len(old_window) - last
         return Suggestion(
-            window.start + first,
-            window.start + last,
+            lo + first,
+            lo + last,
             new_window[first : len(new_window) - tail],
             window,
             scored.score,

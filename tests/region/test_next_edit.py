@@ -27,6 +27,7 @@ from diffusion_lsp.region.next_edit import (
     Window,
     disputed_span,
     note,
+    scoring_span,
     suggest,
     windows,
 )
@@ -413,3 +414,17 @@ def test_the_disputed_span_keeps_token_bounds_and_widens_only_a_split_word():
     assert span(("(", 0.9), ("1", 0.6)) == at(text, "(counter, 1")  # `g(`: g is another word
     assert span((" g", 0.9)) == at(text, " g")  # the token's own leading blank stays
     assert span((" g", 0.4)) is None
+
+
+def test_the_scored_span_starts_at_the_line_break_or_blank_and_ends_at_a_blank():
+    text = "if a:\r\n    y = f(2);  z()\nw\n"
+
+    def scored(part: str) -> str:
+        start, end = scoring_span(text, Window(*at(text, part), "use"))
+        return text[start:end]
+
+    assert scored("y = f(2);") == "\r\n    y = f(2);"
+    assert scored("f(2)") == " f(2);"
+    assert scored("z()") == "  z()"
+    assert scored("w") == "\nw"
+    assert scored("if") == "if"
