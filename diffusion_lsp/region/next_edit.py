@@ -106,7 +106,7 @@ def windows(doc: Document, edits: Sequence[LastEdit], max_windows: int = 16) -> 
     gets only ``after`` windows."""
     if not edits:
         return []
-    edit = edits[-1]
+    edit = widened(doc, edits[-1])
     start = max(0, min(edit.start, len(doc.text)))
     end = max(start, min(edit.end, len(doc.text)))
     seen: set[tuple[int, int]] = set()
@@ -120,6 +120,30 @@ def windows(doc: Document, edits: Sequence[LastEdit], max_windows: int = 16) -> 
         )
     ranked.sort(key=lambda t: (t[0], t[1]))
     return [w for _, _, w in ranked[:max_windows]]
+
+
+def widened(doc: Document, edit: LastEdit, lines: bool = False) -> LastEdit:
+    """``edit`` grown to whole words (``lines``: whole lines) of ``doc.text``, both sides gaining
+    the same unchanged text: a history that keeps only the changed characters (``count`` ->
+    ``counter`` as ``"" -> "er"``) then still names the words. An edit whose ``after`` is not at
+    its offsets (out of date) is returned as it is."""
+    text = doc.text
+    start, end = edit.start, edit.end
+    if start < 0 or end > len(text) or text[start:end] != edit.after:
+        return edit
+    if lines:
+        a = text.rfind("\n", 0, start) + 1
+        b = text.find("\n", end)
+        b = len(text) if b < 0 else b
+    else:
+        a, b = start, end
+        while a > 0 and is_word_char(doc.spec, text[a - 1]):
+            a -= 1
+        while b < len(text) and is_word_char(doc.spec, text[b]):
+            b += 1
+    if (a, b) == (start, end):
+        return edit
+    return LastEdit(a, text[a:start] + edit.before + text[end:b], text[a:b])
 
 
 def _distance(doc: Document, s: int, e: int, start: int, end: int) -> tuple[int, int]:
@@ -178,7 +202,7 @@ def suggest(
     candidates = windows(doc, edits, options.max_windows)
     if not candidates:
         return None
-    preamble = note(language or doc.language, edits)
+    preamble = note(language or doc.language, [widened(doc, e, lines=True) for e in edits])
     request = ScoreRequest(
         doc.text,
         tuple(scoring_span(doc.text, w) for w in candidates),

@@ -29,6 +29,7 @@ from diffusion_lsp.region.next_edit import (
     note,
     scoring_span,
     suggest,
+    widened,
     windows,
 )
 
@@ -323,7 +324,7 @@ def test_suggest_rewrites_the_disputed_word_of_the_best_window_in_one_score_call
     lines = [w for w in windows(doc, RENAME)]
     assert request.windows == tuple((RENAMED.rindex("\n", 0, w.start), w.end) for w in lines)
     assert len(request.windows) > 1
-    assert request.preamble == '# Recent edit: "x" -> "count"\n'
+    assert request.preamble == '# Recent edit: "def f(x):" -> "def f(count):"\n'
     (infill,) = engine.infill_requests
     assert (infill.prefix, infill.suffix) == (RENAMED[:start], RENAMED[end:])
     assert infill.single_line and infill.lengths is None and infill.alternatives == 3
@@ -428,3 +429,14 @@ def test_the_scored_span_starts_at_the_line_break_or_blank_and_ends_at_a_blank()
     assert scored("z()") == "  z()"
     assert scored("w") == "\nw"
     assert scored("if") == "if"
+
+
+def test_an_edit_of_a_few_characters_is_read_as_the_words_and_lines_it_changed():
+    text = "def f(counter):\n    return count + 1\n"
+    doc = Document(text, "python")
+    trimmed = LastEdit(at(text, "er")[0], "", "er")  # count -> counter, as a history keeps it
+    assert widened(doc, trimmed) == LastEdit(at(text, "counter")[0], "count", "counter")
+    assert widened(doc, trimmed, lines=True) == LastEdit(0, "def f(count):", "def f(counter):")
+    assert widened(doc, LastEdit(3, "", "er")) == LastEdit(3, "", "er")  # not at its offsets
+    got = windows(doc, [trimmed])
+    assert listed(text, got)[0] == ("use", *at(text, "return count + 1"), "return count + 1")
