@@ -168,6 +168,12 @@ def note(language: str | None, edits: Sequence[LastEdit]) -> str:
     return "".join(lines)
 
 
+def history_note(doc: Document, edits: Sequence[LastEdit], language: str | None = None) -> str:
+    """``note`` of ``edits`` on ``doc``, each read as the whole lines it changed: the preamble
+    ``suggest`` gives the engine (``language`` where ``doc`` has no grammar)."""
+    return note(language or doc.language, [widened(doc, e, lines=True) for e in edits])
+
+
 def _changed_lines(before: str, after: str) -> tuple[str, str]:
     """Both sides without the whole lines they share at the start and at the end."""
     old, new = before.split("\n"), after.split("\n")
@@ -202,7 +208,7 @@ def suggest(
     candidates = windows(doc, edits, options.max_windows)
     if not candidates:
         return None
-    preamble = note(language or doc.language, [widened(doc, e, lines=True) for e in edits])
+    preamble = history_note(doc, edits, language)
     request = ScoreRequest(
         doc.text,
         tuple(scoring_span(doc.text, w) for w in candidates),
