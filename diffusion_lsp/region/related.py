@@ -245,15 +245,18 @@ def _uses(
     assert doc.tree is not None and doc.spec is not None
     function = function_of(doc.spec, node)
     scope = function if function is not None else doc.tree.root_node
-    if function is not None:
-        name = _function_name(function)
-        if _contains(name, doc, start, end):  # the def's own name: its uses are anywhere
-            scope = doc.tree.root_node
-    member = _is_member_name(node)  # renamed `a.name`: other member names are uses, else not
+    # Which occurrences count: a renamed member (`a.name`) has member uses only, a local plain
+    # ones only; a function's own name or a name in a class body (a method, an attribute) both.
+    kinds = {_is_member_name(node)}
+    if function is not None and _contains(_function_name(function), doc, start, end):
+        scope = doc.tree.root_node  # the def's own name: its uses are anywhere
+        kinds = {True, False}
+    elif function is None and any("class" in n.type for n in _ancestors(node)):
+        kinds = {True, False}
     spans: list[Span] = []
     for ident in _identifiers(doc, scope, {n.encode("utf-8") for n in old_names}):
         s, e = _span(doc, ident)
-        if overlaps(s, e, start, end) or _is_member_name(ident) != member:
+        if overlaps(s, e, start, end) or _is_member_name(ident) not in kinds:
             continue
         spans.append((*_statement_window(doc, ident, start, end), "use"))
     return spans

@@ -440,3 +440,26 @@ def test_an_edit_of_a_few_characters_is_read_as_the_words_and_lines_it_changed()
     assert widened(doc, LastEdit(3, "", "er")) == LastEdit(3, "", "er")  # not at its offsets
     got = windows(doc, [trimmed])
     assert listed(text, got)[0] == ("use", *at(text, "return count + 1"), "return count + 1")
+
+
+def test_a_renamed_method_or_class_attribute_has_its_member_uses():
+    text = (
+        "class A:\n    limit = 3\n\n    def total(self):\n        return self.size\n\n"
+        "    def other(self):\n        return self.size() + size\n\n\nA().size()\n"
+    )
+    got = windows(Document(text, "python"), [edit_at(text, "total", "size")])
+    uses = [row for row in listed(text, got) if row[0] == "use"]
+    assert uses == expect(
+        text,
+        ("use", "return self.size"),
+        ("use", "return self.size() + size"),
+        ("use", "A().size()"),
+    )
+    got = windows(Document(text, "python"), [edit_at(text, "limit", "size")])
+    uses = [row for row in listed(text, got) if row[0] == "use"]
+    assert uses == expect(
+        text,
+        ("use", "return self.size"),
+        ("use", "return self.size() + size"),
+        ("use", "A().size()"),
+    )
