@@ -26,6 +26,7 @@ from diffusion_lsp.region.next_edit import (
     Suggestion,
     Window,
     disputed_span,
+    history_note,
     note,
     scoring_span,
     suggest,
@@ -463,3 +464,59 @@ def test_a_renamed_method_or_class_attribute_has_its_member_uses():
         ("use", "return self.size() + size"),
         ("use", "A().size()"),
     )
+
+
+# End to end: the real masked engine (the tiny checkpoint) with a target oracle that knows the text
+# the document should become; only the model's answers are scripted. The new name is `value`, one
+# token of the tiny tokenizer as the stale `x` is (`count` is five): a one-token mask can only
+# disagree with a one-token answer (a longer one does not fit, and the oracle answers uniformly).
+
+E2E_DOC = "def f(value):\n    y = x + 1\n    return y\n"
+E2E_EDIT = [LastEdit(E2E_DOC.index("value"), "x", "value")]
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tmp_path_factory):
+    from diffusion_lsp.engine import load_engine
+    from diffusion_lsp.engine.api import ModelSpec
+    from diffusion_lsp.engine.testing.tiny import build_masked
+
+    return load_engine(ModelSpec(model=str(build_masked(tmp_path_factory.mktemp("tiny"), seed=0))))
+
+
+def _oracle_engine(engine, target: str, preamble: str):
+    from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
+    from diffusion_lsp.engine.testing.oracle import TargetOracle
+
+    oracle = TargetOracle.for_engine(engine, target, preamble)
+    wrapped = MaskedDiffusionEngine(
+        engine.model,
+        engine.tokenizer,
+        engine.info,
+        engine.spec,
+        special=engine.special,
+        denoiser=oracle,
+        shift=False,
+    )
+    return wrapped, oracle
+
+
+def test_suggest_with_the_masked_engine_rewrites_the_stale_use(tiny_engine):
+    doc = Document(E2E_DOC, "python")
+    preamble = history_note(doc, E2E_EDIT)
+    engine, oracle = _oracle_engine(tiny_engine, E2E_DOC.replace("x + 1", "value + 1"), preamble)
+    got = suggest(engine, doc, E2E_EDIT)
+    x = E2E_DOC.index("x")
+    assert got is not None
+    assert (got.start, got.end, got.new_text) == (x, x + 1, "value")
+    assert got.window == Window(*at(E2E_DOC, "y = x + 1"), "use") and got.score >= 0.9
+    assert oracle.calls >= 2  # one scoring forward for every window, then the infill's steps
+
+
+def test_suggest_with_the_masked_engine_is_quiet_when_the_code_already_agrees(tiny_engine):
+    text = E2E_DOC.replace("x + 1", "value + 1")
+    edit = [LastEdit(text.index("value"), "x", "value")]
+    doc = Document(text, "python")
+    engine, oracle = _oracle_engine(tiny_engine, text, history_note(doc, edit))
+    assert suggest(engine, doc, edit) is None
+    assert oracle.calls == 1  # scored, nothing above the threshold: no infill
