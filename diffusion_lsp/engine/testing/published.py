@@ -306,17 +306,30 @@ def build(out_dir: str | Path, family: str, seed: int = 0, favour: str | None = 
         config = _llada(out)
     else:
         raise ValueError(f"unknown family {family!r}: one of {', '.join(FAMILIES)}")
-    write_json(out / "config.json", config)
     llama = family == "llada"
+    silent = _control_ids(out, llama)
+    write_json(out / "config.json", config)
     if favour == "banned":
         favoured = _favoured(out, config)
     else:
         favoured = [_special_id(out, favour)] if favour else []
-    weights = random_weights(config, llama, seed, favoured)
+    weights = random_weights(config, llama, seed, favoured, silent)
     if llama:
         weights = {llada_name(k): v for k, v in weights.items()}
     save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
     return out
+
+
+def _control_ids(out: Path, llama: bool) -> list[int]:
+    """The base vocabulary's ids whose text holds a control character (not a tab or line break)."""
+    from transformers import PreTrainedTokenizerFast, Qwen2Tokenizer
+
+    tok = (PreTrainedTokenizerFast if llama else Qwen2Tokenizer).from_pretrained(str(out))
+
+    def control(text: str) -> bool:
+        return any((c < " " and c not in "\t\n\r") or c == "\x7f" for c in text)
+
+    return [i for i in range(BASE_VOCAB) if control(tok.decode([i]))]
 
 
 def _special_id(out: Path, content: str) -> int:

@@ -37,8 +37,18 @@ def llada_name(name: str) -> str:
     return f"model.transformer.blocks.{m.group(1)}.{layer[m.group(2)]}.weight"
 
 
-def random_weights(config: dict[str, Any], llama: bool, seed: int, favour: Iterable[int]) -> dict:
+def random_weights(
+    config: dict[str, Any],
+    llama: bool,
+    seed: int,
+    favour: Iterable[int],
+    silent: Iterable[int] = (),
+) -> dict:
     """Random weights in transformers' names (Qwen2 with q/k/v biases, or Llama without).
+
+    ``silent``: ids whose head rows are zero, so greedy decoding never writes them (their logit 0
+    is below the best of the random others): the byte tokens of control characters, which the
+    server refuses in any edit.
 
     ``favour``: ids every position's logits prefer (hidden channel 0 is a constant the residual
     stream keeps, and those ids' head rows read it), to test that banned ids never come out.
@@ -72,6 +82,7 @@ def random_weights(config: dict[str, Any], llama: bool, seed: int, favour: Itera
         w[p + "mlp.down_proj.weight"] = rand(HIDDEN, FFN, std=0.2)
     w["model.norm.weight"] = 1 + rand(HIDDEN, std=0.1)
     w["lm_head.weight"] = rand(rows, HIDDEN, std=0.5)
+    w["lm_head.weight"][sorted(set(silent))] = 0.0
     favour = sorted(set(favour))
     if favour:
         w["model.embed_tokens.weight"][:, 0] = 4.0
