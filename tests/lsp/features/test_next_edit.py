@@ -12,6 +12,11 @@ from lsp_support import Client, actions, apply_edit, edits_of, rng, without_reso
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from diffusion_lsp.engine import api
+from diffusion_lsp.lsp import features
+from diffusion_lsp.lsp.features.next_edit import NO_HISTORY, Found, NextEdit
+from diffusion_lsp.lsp.server import build_server
+
 URI = "file:///work/rename.py"
 TEXT = "def f(x):\n    y = x + 1\n    return y * x\n"
 RENAMED = TEXT.replace("f(x)", "f(count)")
@@ -209,3 +214,53 @@ async def test_bad_params_get_a_clear_error_and_the_server_stays_up(
 
 async def test_a_document_that_is_not_open_gets_no_edits(client: Client):
     assert await inline_edit(client, inline_edit_params(1)) == {"edits": []}
+
+
+# -- in-process: an engine that cannot score ------------------------------------------------------
+
+
+class CannotScore:
+    """A model host whose engine raises what a remote engine's ``score`` raises."""
+
+    message = "ready"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def run(self, job: Any, key: str | None = None) -> Any:
+        self.calls += 1
+        raise api.EngineError("the remote server cannot score tokens", "use a local model")
+
+
+async def test_an_engine_that_cannot_score_gives_no_edit_and_one_warning():
+    server = build_server(fake_engine=True)
+    warnings: list[str] = []
+    server.warn = warnings.append  # type: ignore[method-assign]
+    host = CannotScore()
+    server.model_host = host  # type: ignore[assignment]
+    handlers = server.protocol.fm.features
+    handlers[types.TEXT_DOCUMENT_DID_OPEN](
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=URI, language_id="python", version=1, text=TEXT
+            )
+        )
+    )
+    next_edit = features.of(server, NextEdit)
+    assert await next_edit.compute(URI) == Found(None, NO_HISTORY)  # no history: no model
+    assert host.calls == 0
+    for version in (2, 3):
+        handlers[types.TEXT_DOCUMENT_DID_CHANGE](
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=rng(0, 6, 0, 7), text="ab"[version - 2]
+                    )
+                ],
+            )
+        )
+        found = await next_edit.compute(URI)
+        assert found.item is None and "cannot score" in found.message
+    assert host.calls == 2
+    assert warnings == ["next edit is off for this model: the remote server cannot score tokens"]
