@@ -260,6 +260,8 @@ class NextEdit(Feature):
     def did_show_inline_edit(self, params: Any) -> None:
         params = _plain(params)
         item = params.get("item") if isinstance(params, dict) else None
+        if item == []:  # Neovim encodes an empty table ({command = nil}) as []
+            item = {}
         if not isinstance(item, dict):
             log.warning("%s without an item: %.200r", DID_SHOW, params)
             return

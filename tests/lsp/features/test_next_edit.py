@@ -186,6 +186,7 @@ async def test_did_show_inline_edit_is_accepted(client: Client):
     (item,) = (await inline_edit(client, inline_edit_params(version)))["edits"]
     client.protocol.notify("textDocument/didShowInlineEdit", {"item": item})
     client.protocol.notify("textDocument/didShowInlineEdit", {"item": {"command": None}})
+    client.protocol.notify("textDocument/didShowInlineEdit", {"item": []})  # copilot-lsp
     client.protocol.notify("textDocument/didShowInlineEdit", {"nothing": 1})  # logged, dropped
     assert (await client.status())["state"] == "ready"  # answered after the notifications
     assert not [m for m in client.messages if m.type == types.MessageType.Error]
@@ -264,3 +265,14 @@ async def test_an_engine_that_cannot_score_gives_no_edit_and_one_warning():
         assert found.item is None and "cannot score" in found.message
     assert host.calls == 2
     assert warnings == ["next edit is off for this model: the remote server cannot score tokens"]
+
+
+def test_did_show_inline_edit_keeps_the_last_item_shown_per_document():
+    server = build_server(fake_engine=True)
+    handler = server.protocol.fm.features["textDocument/didShowInlineEdit"]
+    next_edit = features.of(server, NextEdit)
+    item = use_edit(1, 8, 7)
+    handler({"item": item})
+    handler({"item": []})  # copilot-lsp's {item = {command = nil}}
+    handler({"nothing": 1})
+    assert next_edit.shown == {URI: item, None: {}}
