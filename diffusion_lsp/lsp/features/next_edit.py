@@ -34,6 +34,7 @@ from diffusion_lsp.lsp.convert import parse_range, range_json
 from diffusion_lsp.lsp.documents import OpenDocument, Stale, rebase
 from diffusion_lsp.lsp.features import Feature, feature
 from diffusion_lsp.lsp.history import EditHistory
+from diffusion_lsp.lsp.requests import Scope
 from diffusion_lsp.region import next_edit
 
 if TYPE_CHECKING:
@@ -234,13 +235,23 @@ class NextEdit(Feature):
         ticket = self._newest[uri] = self._newest.get(uri, 0) + 1  # supersedes older requests
         if not self.history.has_edits(uri):
             return empty()  # nothing to follow: no model call
-        result = yield self.answer, (uri, entry, entry.change_count, ticket), None
+        scope = self.server.protocol.open_scope()  # $/cancelRequest cancels the async part
+        result = yield self.answer, (uri, entry, entry.change_count, ticket, scope), None
         return result
 
     async def answer(
-        self, uri: str, entry: OpenDocument, changes: int, ticket: int
+        self, uri: str, entry: OpenDocument, changes: int, ticket: int, scope: Scope
     ) -> dict[str, Any]:
         """The async part of a request that arrived when ``entry`` had ``changes`` changes."""
+        scope.enter()
+        try:
+            return await self._answer(uri, entry, changes, ticket)
+        finally:
+            self.server.protocol.close_scope(scope)
+
+    async def _answer(
+        self, uri: str, entry: OpenDocument, changes: int, ticket: int
+    ) -> dict[str, Any]:
         last = self.history.last_change(uri)
         pause_s = self.server.settings.next_edit.pause_ms / 1000
         wait = pause_s - (self.clock() - last) if last is not None else 0.0

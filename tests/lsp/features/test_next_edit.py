@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from lsp_support import Client, actions, apply_edit, edits_of, rng, without_resolve
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 
 from diffusion_lsp.engine import api
 from diffusion_lsp.lsp import features
 from diffusion_lsp.lsp.features.next_edit import NO_HISTORY, Found, NextEdit
 from diffusion_lsp.lsp.server import build_server
+from diffusion_lsp.region import next_edit as region_next_edit
 
 URI = "file:///work/rename.py"
 TEXT = "def f(x):\n    y = x + 1\n    return y * x\n"
@@ -23,6 +24,11 @@ RENAMED = TEXT.replace("f(x)", "f(count)")
 RENAME = {"model": "fake:rename=x>count", "nextEdit": {"pauseMs": 100}}
 
 pytestmark = pytest.mark.server(init_options=RENAME)
+# The tests that reach the model need piece C's pipeline; until it is on the branch they say so.
+needs_suggest = pytest.mark.skipif(
+    not hasattr(region_next_edit, "suggest"),
+    reason="needs diffusion_lsp.region.next_edit.suggest (issue #16, piece C)",
+)
 
 
 def plain(obj: Any) -> Any:
@@ -70,6 +76,7 @@ def use_edit(line: int, start: int, version: int) -> dict[str, Any]:
     }
 
 
+@needs_suggest
 async def test_a_renamed_parameter_gets_its_uses_one_by_one(client: Client):
     version = rename_parameter(client)
     first = await inline_edit(client, inline_edit_params(version, 0, 11))
@@ -105,6 +112,7 @@ async def test_a_change_during_the_pause_supersedes_the_request(client: Client):
     assert (await client.status())["modelCalls"] == 0
 
 
+@needs_suggest
 @pytest.mark.server(init_options={**RENAME, "nextEdit": {"pauseMs": 1500}})
 async def test_a_newer_request_supersedes_a_waiting_one(client: Client):
     version = rename_parameter(client)
@@ -116,6 +124,22 @@ async def test_a_newer_request_supersedes_a_waiting_one(client: Client):
     assert (await client.status())["modelCalls"] == 1
 
 
+@pytest.mark.server(init_options={**RENAME, "nextEdit": {"pauseMs": 600}})
+async def test_cancel_request_ends_a_waiting_request(client: Client):
+    version = rename_parameter(client)
+    waiting = asyncio.ensure_future(
+        client.protocol.send_request_async(
+            "textDocument/copilotInlineEdit", inline_edit_params(version), msg_id="next-1"
+        )
+    )
+    await asyncio.sleep(0)  # one turn of the loop: the request is written before the cancel
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="next-1"))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await waiting
+    await asyncio.sleep(1.0)  # past the pause: a request left running would call the model now
+    assert (await client.status())["modelCalls"] == 0
+
+
 @pytest.mark.server(init_options={**RENAME, "nextEdit": {"enabled": False}})
 async def test_disabled_means_no_edits_and_no_action(client: Client):
     version = rename_parameter(client)
@@ -124,6 +148,7 @@ async def test_disabled_means_no_edits_and_no_action(client: Client):
     assert (await client.status())["modelCalls"] == 0
 
 
+@needs_suggest
 async def test_the_code_action_is_listed_and_resolved(client: Client):
     client.open(URI, TEXT)
     assert "Apply next edit" not in await actions(client, URI, rng(0, 0, 0, 0))  # no history
@@ -145,6 +170,7 @@ async def test_the_code_action_is_listed_and_resolved(client: Client):
     assert (await client.status())["modelCalls"] == 1
 
 
+@needs_suggest
 @pytest.mark.server(init_options=RENAME, capabilities=without_resolve)
 async def test_the_command_applies_the_next_edit(client: Client):
     client.open(URI, TEXT)
@@ -162,6 +188,7 @@ async def test_the_command_applies_the_next_edit(client: Client):
     assert apply_edit(RENAMED, params.edit, URI) == RENAMED.replace("y = x", "y = count")
 
 
+@needs_suggest
 @pytest.mark.server(init_options={"model": "fake:", "nextEdit": {"pauseMs": 0}})
 async def test_nothing_to_suggest_is_a_message_and_no_edit(client: Client):
     client.open(URI, TEXT)
@@ -181,6 +208,7 @@ async def test_nothing_to_suggest_is_a_message_and_no_edit(client: Client):
     assert bad == {"applied": False, "message": "diffusionLsp.nextEdit takes [uri]"}
 
 
+@needs_suggest
 async def test_did_show_inline_edit_is_accepted(client: Client):
     version = rename_parameter(client)
     (item,) = (await inline_edit(client, inline_edit_params(version)))["edits"]
