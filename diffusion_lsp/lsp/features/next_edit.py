@@ -121,6 +121,7 @@ class NextEdit(Feature):
         server.events.opened.subscribe(self.opened)
         server.events.changed.subscribe(self.changed)
         server.events.closed.subscribe(self.closed)
+        server.events.settings.subscribe(lambda _old, _new: self.cached.clear())
 
     def opened(self, uri: str) -> None:
         entry = self.server.documents.get(uri)
