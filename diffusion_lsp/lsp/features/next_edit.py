@@ -182,7 +182,7 @@ class NextEdit(Feature):
         try:
             result = await server.model_host.run(
                 lambda engine, token: (
-                    next_edit.suggest(engine, doc, last, options, token, language),
+                    next_edit.suggest(engine, doc, last, options, token, language, uri),
                 ),
                 key=f"next:{uri}",
             )
