@@ -150,7 +150,7 @@ async def compute(
     assert current is not None and current.doc is not None
     index = current.doc.index
     edits = [textops.TextEdit(index.range(h.start, h.end), h.new_text) for h in hunks]
-    return Outcome(_workspace_edit(server, snap.uri, current.version, edits), message)
+    return Outcome(workspace_edit(server, snap.uri, current.version, edits), message)
 
 
 # -- fix -------------------------------------------------------------------------------------------
@@ -365,7 +365,7 @@ def _run(
     )
 
 
-def _workspace_edit(
+def workspace_edit(
     server: DiffusionLanguageServer, uri: str, version: int, edits: list[textops.TextEdit]
 ) -> types.WorkspaceEdit:
     """Versioned ``documentChanges`` where the client supports them (it refuses a stale edit),

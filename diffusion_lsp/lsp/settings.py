@@ -27,6 +27,7 @@ from diffusion_lsp.lsp.settings_sections import (
     SECTION,
     DiagnosticsSettings,
     InlineSettings,
+    NextEditSettings,
     RemoteSettings,
     TraceSettings,
     setting,
@@ -117,6 +118,7 @@ class Settings:
         minimum=1000,
     )
     inline: InlineSettings = setting(InlineSettings(), "Inline completion.")
+    next_edit: NextEditSettings = setting(NextEditSettings(), "Next edit suggestions.")
     diagnostics: DiagnosticsSettings = setting(DiagnosticsSettings(), "Syntax diagnostics.")
     trace: TraceSettings = setting(TraceSettings(), "Protocol tracing (client side).")
     remote: RemoteSettings = setting(

@@ -1,5 +1,5 @@
-"""The sections of the settings (``inline``, ``diagnostics``, ``trace``, ``remote``, ...) and the
-``setting`` field helper; the top level, parsing and export are in ``settings.py``."""
+"""The sections of the settings (``inline``, ``nextEdit``, ``diagnostics``, ``trace``, ``remote``,
+...) and the ``setting`` field helper; the top level, parsing and export are in ``settings.py``."""
 
 from __future__ import annotations
 
@@ -89,6 +89,38 @@ class InlineSettings:
         "trigger key) work in any language.",
     )
     debounce: DebounceSettings = setting(DebounceSettings(), "Waiting for a pause in typing.")
+
+
+@dataclass(frozen=True)
+class NextEditSettings:
+    """Next edit: after you pause, the edit that follows from your last ones (docs/next-edit.md)."""
+
+    enabled: bool = setting(
+        True,
+        "Suggest the next edit (textDocument/copilotInlineEdit, the 'Apply next edit' code action "
+        "and the diffusionLsp.nextEdit command).",
+    )
+    threshold: float = setting(
+        0.5,
+        "How strongly the model must want to change a place near your last edit (the largest "
+        "disagreement of its tokens, 0 to 1) before an edit is suggested there. Raise it for "
+        "fewer, surer suggestions.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    pause_ms: int = setting(
+        800,
+        "An automatic request (textDocument/copilotInlineEdit) waits until this long after the "
+        "document's last change; a newer request or a change meanwhile supersedes it.",
+        minimum=0,
+        maximum=10000,
+    )
+    max_windows: int = setting(
+        16,
+        "Most places near the last edit that are scored for the next edit, in one batch.",
+        minimum=1,
+        maximum=128,
+    )
 
 
 @dataclass(frozen=True)

@@ -136,3 +136,25 @@ def test_remote_settings_become_the_model_specs_remote_and_empty_url_means_local
     )
     bad, warnings = settings.parse({"remote": {"url": "ftp://x", "mode": "x", "apiKeyEnv": "a b"}})
     assert bad.remote == settings.RemoteSettings() and len(warnings) == 3
+
+
+def test_next_edit_settings_parse_and_bad_values_keep_their_defaults():
+    default = settings.Settings().next_edit
+    assert (default.enabled, default.threshold, default.pause_ms, default.max_windows) == (
+        True,
+        0.5,
+        800,
+        16,
+    )
+    wire = {"nextEdit": {"enabled": False, "threshold": 0.8, "pauseMs": 50, "maxWindows": 4}}
+    parsed, warnings = settings.parse(wire)
+    assert warnings == []
+    assert (parsed.next_edit.enabled, parsed.next_edit.threshold) == (False, 0.8)
+    assert (parsed.next_edit.pause_ms, parsed.next_edit.max_windows) == (50, 4)
+    assert settings.to_wire(parsed)["nextEdit"] == wire["nextEdit"]
+    parsed, warnings = settings.parse({"nextEdit": {"threshold": 2, "maxWindows": 0}})
+    assert parsed.next_edit == default
+    assert [w.split(":")[0] for w in warnings] == [
+        "diffusionLsp.nextEdit.threshold",
+        "diffusionLsp.nextEdit.maxWindows",
+    ]

@@ -81,6 +81,7 @@ def classes() -> tuple[type[Feature], ...]:
         execute_command,
         inline_completion,
         lifecycle,
+        next_edit,
         text_sync,
     )
 
@@ -89,6 +90,7 @@ def classes() -> tuple[type[Feature], ...]:
         text_sync.TextSync,
         diagnostics.Diagnostics,
         inline_completion.InlineCompletion,
+        next_edit.NextEdit,
         code_action.CodeAction,
         execute_command.ExecuteCommand,
     )

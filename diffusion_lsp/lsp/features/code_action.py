@@ -1,9 +1,11 @@
 """``textDocument/codeAction`` and ``codeAction/resolve``: fill a hole, fill all holes of a function,
-fix a syntax error, refine a selection.
+fix a syntax error, refine a selection, apply the next edit.
 
-Listing runs on the event loop and only looks at regions (never the model); ``data`` remembers what
-to do and on which document version. Resolve computes the edit on the worker (``edits.compute``).
-Clients that cannot resolve an edit get a command (``diffusionLsp.fill|fix|refine``) instead.
+Listing runs on the event loop and only looks at regions and the edit history (never the model);
+``data`` remembers what to do and on which document version. Resolve computes the edit on the worker
+(``edits.compute``; the next edit: ``features.next_edit``, whose last suggestion is offered with its
+edit at once while the document is at the version it was computed on). Clients that cannot resolve
+an edit get a command (``diffusionLsp.fill|fix|refine|nextEdit``) instead.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from lsprotocol import types
 from diffusion_lsp import textops
 from diffusion_lsp.lsp import edits, progress
 from diffusion_lsp.lsp.convert import parse_range, range_json, text_range
-from diffusion_lsp.lsp.features import Feature, feature
+from diffusion_lsp.lsp.features import Feature, feature, of
 from diffusion_lsp.lsp.features.diagnostics import SOURCE
+from diffusion_lsp.lsp.features.next_edit import NextEdit
 from diffusion_lsp.lsp.requests import Scope
 from diffusion_lsp.region import fix_regions, hole_regions, refine_region
 
@@ -28,10 +31,12 @@ FILL_HOLE = "Fill hole"
 FILL_ALL = "Fill all holes in this function"
 FIX = "Fix syntax error"
 REFINE = "Refine selection"
+NEXT = "Apply next edit"
 KIND = {
     "fix": types.CodeActionKind.QuickFix,
     "fill": types.CodeActionKind.RefactorRewrite,
     "refine": types.CodeActionKind.RefactorRewrite,
+    "next": types.CodeActionKind.RefactorRewrite,
 }
 
 
@@ -117,7 +122,36 @@ class CodeAction(Feature):
                     title=title, command=f"diffusionLsp.{kind}", arguments=[uri, range_json(span)]
                 )
             actions.append(action)
+        if _wanted("next", only) and (action := self.next_action(uri, entry.version, resolvable)):
+            actions.append(action)
         return actions
+
+    def next_action(self, uri: str, version: int, resolvable: bool) -> types.CodeAction | None:
+        """ "Apply next edit" when the document has an edit to follow, with its edit if the last
+        suggestion was computed on this version (no model here)."""
+        next_edit = of(self.server, NextEdit)
+        if not next_edit.has_edits(uri):
+            return None
+        action = types.CodeAction(title=NEXT, kind=KIND["next"])
+        if not resolvable:
+            action.command = types.Command(
+                title=NEXT, command="diffusionLsp.nextEdit", arguments=[uri]
+            )
+            return action
+        action.data = {"uri": uri, "kind": "next", "version": version}
+        item = next_edit.cached_item(uri)
+        if item is not None:
+            action.edit = next_edit.workspace_edit(item)
+        return action
+
+    async def resolve_next(self, action: types.CodeAction, uri: str) -> types.CodeAction:
+        next_edit = of(self.server, NextEdit)
+        found = await next_edit.compute(uri)
+        if found.item is None:
+            self.server.warn(f"{action.title}: {found.message}")
+        else:
+            action.edit = next_edit.workspace_edit(found.item)
+        return action
 
     async def resolve_edit(
         self, action: types.CodeAction, planned: Any, scope: Scope
@@ -146,6 +180,13 @@ class CodeAction(Feature):
     def resolve(self, action: types.CodeAction):
         server = self.server
         data: Any = action.data
+        if (
+            isinstance(data, dict)
+            and data.get("kind") == "next"
+            and isinstance(data.get("uri"), str)
+        ):
+            result = yield self.resolve_next, (action, data["uri"]), None
+            return result
         if not isinstance(data, dict) or data.get("kind") not in edits.KINDS:
             return action
         rng = parse_range(data.get("range"))

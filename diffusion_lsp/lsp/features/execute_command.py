@@ -1,5 +1,6 @@
 """``workspace/executeCommand``: ``diffusionLsp.fill``, ``.fix``, ``.refine`` (arguments ``[uri, range]``)
-compute an edit and apply it with ``workspace/applyEdit``; ``diffusionLsp.status`` reports the model.
+and ``diffusionLsp.nextEdit`` (arguments ``[uri]``) compute an edit and apply it with
+``workspace/applyEdit``; ``diffusionLsp.status`` reports the model.
 
 The edit is computed like ``codeAction/resolve`` (engine on the worker), under ``$/progress`` with a
 Cancel button where the client shows progress. Each command answers ``{"applied": bool, "message":
@@ -16,13 +17,19 @@ from lsprotocol import types
 
 from diffusion_lsp.lsp import edits, progress
 from diffusion_lsp.lsp.convert import parse_range
-from diffusion_lsp.lsp.features import Feature, feature
+from diffusion_lsp.lsp.features import Feature, feature, of
+from diffusion_lsp.lsp.features.next_edit import NextEdit
 from diffusion_lsp.lsp.requests import Scope
 
 if TYPE_CHECKING:
     from diffusion_lsp.lsp.server import DiffusionLanguageServer
 
-LABELS = {"fill": "Fill holes", "fix": "Fix syntax errors", "refine": "Refine selection"}
+LABELS = {
+    "fill": "Fill holes",
+    "fix": "Fix syntax errors",
+    "refine": "Refine selection",
+    "next": "Apply next edit",
+}
 
 
 def _applies_edits(server: DiffusionLanguageServer) -> bool:
@@ -58,28 +65,42 @@ class ExecuteCommand(Feature):
                     if progress.swallow_cancel(job):
                         return {"applied": False, "message": "cancelled; nothing was changed"}
                     raise  # $/cancelRequest: no edit is sent
-            if outcome.edit is None:
-                return {"applied": False, "message": outcome.message}
-            if not _applies_edits(server):
-                return {
-                    "applied": False,
-                    "edit": server.protocol._converter.unstructure(outcome.edit),
-                    "message": "this editor cannot apply edits sent by the server; the edit is "
-                    "in 'edit'",
-                }
-            result = await server.workspace_apply_edit_async(
-                types.ApplyWorkspaceEditParams(
-                    edit=outcome.edit, label=f"diffusion-lsp: {LABELS[kind]}"
-                )
-            )
+            return await self.send(LABELS[kind], outcome)
         finally:
             server.protocol.close_scope(scope)
+
+    async def send(self, label: str, outcome: edits.Outcome) -> dict[str, Any]:
+        """Apply ``outcome``'s edit with ``workspace/applyEdit``; the command's answer."""
+        server = self.server
+        if outcome.edit is None:
+            return {"applied": False, "message": outcome.message}
+        if not _applies_edits(server):
+            return {
+                "applied": False,
+                "edit": server.protocol._converter.unstructure(outcome.edit),
+                "message": "this editor cannot apply edits sent by the server; the edit is in 'edit'",
+            }
+        result = await server.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=outcome.edit, label=f"diffusion-lsp: {label}")
+        )
         if not result.applied:
             return {
                 "applied": False,
                 "message": result.failure_reason or "the editor refused the edit",
             }
         return {"applied": True, "message": outcome.message}
+
+    async def apply_next(self, uri: str | None, scope: Scope) -> dict[str, Any]:
+        scope.enter()
+        try:
+            if uri is None:
+                return {"applied": False, "message": "diffusionLsp.nextEdit takes [uri]"}
+            next_edit = of(self.server, NextEdit)
+            found = await next_edit.compute(uri)
+            edit = next_edit.workspace_edit(found.item) if found.item is not None else None
+            return await self.send(LABELS["next"], edits.Outcome(edit, found.message))
+        finally:
+            self.server.protocol.close_scope(scope)
 
     def command(self, kind: edits.Kind, args: tuple[Any, ...]):
         """A generator: the plan is made while the request is dispatched (before later messages
@@ -99,6 +120,13 @@ class ExecuteCommand(Feature):
     @feature(types.WORKSPACE_EXECUTE_COMMAND, command="diffusionLsp.refine", runs="worker")
     def refine(self, *args: Any):
         return (yield from self.command("refine", args))
+
+    @feature(types.WORKSPACE_EXECUTE_COMMAND, command="diffusionLsp.nextEdit", runs="worker")
+    def next_edit(self, *args: Any):
+        uri = args[0] if len(args) == 1 and isinstance(args[0], str) else None
+        scope = self.server.protocol.open_scope()
+        result = yield self.apply_next, (uri, scope), None
+        return result
 
     # A snapshot of the state.
     @feature(types.WORKSPACE_EXECUTE_COMMAND, command="diffusionLsp.status", runs="loop")

@@ -62,11 +62,14 @@ def test_where_the_handlers_run(server):
         types.TEXT_DOCUMENT_DID_CHANGE: "loop",
         types.TEXT_DOCUMENT_DID_CLOSE: "loop",
         types.TEXT_DOCUMENT_INLINE_COMPLETION: "worker",
+        "textDocument/copilotInlineEdit": "worker",
+        "textDocument/didShowInlineEdit": "loop",
         types.TEXT_DOCUMENT_CODE_ACTION: "loop",
         types.CODE_ACTION_RESOLVE: "worker",
         "diffusionLsp.fill": "worker",
         "diffusionLsp.fix": "worker",
         "diffusionLsp.refine": "worker",
+        "diffusionLsp.nextEdit": "worker",
         "diffusionLsp.status": "loop",
     }
 
