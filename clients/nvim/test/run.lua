@@ -28,12 +28,14 @@ if layout and layout ~= '' then
   require('test_startup')(H, layout)
 elseif vim.env.DIFFUSION_LSP_TEST_CMD and vim.env.DIFFUSION_LSP_TEST_CMD ~= '' then
   require('test_units')(H)
+  require('test_next_edit_units')(H)
   require('test_e2e')(H, {
     cmd = vim.fn.json_decode(vim.env.DIFFUSION_LSP_TEST_CMD),
     settings = vim.fn.json_decode(vim.env.DIFFUSION_LSP_TEST_SETTINGS or '{}'),
   })
 else
   require('test_units')(H)
+  require('test_next_edit_units')(H)
   H.out('note: DIFFUSION_LSP_TEST_CMD is not set; end-to-end tests skipped')
 end
 
