@@ -93,10 +93,9 @@ return function(H, opts)
   local function rename_and_wait(bufnr)
     api.nvim_win_set_cursor(0, { 1, 6 })
     H.feed('cwcount<Esc>')
-    H.wait_for('normal mode', function()
-      return api.nvim_get_mode().mode == 'n'
+    H.wait_for('the typed rename, back in normal mode', function()
+      return api.nvim_get_mode().mode == 'n' and lines(bufnr)[1] == 'def f(count):'
     end)
-    H.eq('def f(count):', lines(bufnr)[1], 'the typed rename')
     local got = H.wait_for('the next edit preview', function()
       for _, a in ipairs(answers) do
         if a.err and a.err.code ~= -32800 then -- RequestCancelled: superseded by a newer request

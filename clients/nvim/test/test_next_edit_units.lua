@@ -179,8 +179,8 @@ return function(H)
   local function type_rename()
     api.nvim_win_set_cursor(0, { 1, 6 })
     H.feed('cwcount<Esc>')
-    H.wait_for('normal mode', function()
-      return api.nvim_get_mode().mode == 'n'
+    H.wait_for('the typed rename, back in normal mode', function()
+      return api.nvim_get_mode().mode == 'n' and api.nvim_get_current_line() == 'def f(count):'
     end)
   end
 

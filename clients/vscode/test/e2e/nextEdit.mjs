@@ -73,7 +73,7 @@ async function chord(page, modifier, key) {
 export async function nextEditRename(page, workspace, h) {
   h.log('switching to the fake engine with fake:rename=x>count for next edit');
   h.writeWorkspaceSettings(workspace, { model: 'fake:rename=x>count', 'nextEdit.pauseMs': 100 }, h.fakeArgv);
-  await h.waitFor('the restart on the rename engine', async () => /fake/.test((await h.statusBarText(page)) ?? ''));
+  await h.waitFor('the rename engine loaded', async () => /rename=x>count/.test((await h.statusBarText(page)) ?? ''));
   h.log(`status bar: ${await h.waitForReady(page, 'the rename engine ready')}`);
 
   async function open(name) {
