@@ -14,6 +14,8 @@
 //   DIFFUSION_LSP_E2E_ENV     JSON object added to the server's environment
 //   DIFFUSION_LSP_E2E_PYTHON  Python that makes the tiny model (default: <repo>/.venv/bin/python)
 //   DIFFUSION_LSP_E2E_MODEL   a model directory to use instead of making the tiny model
+//   DIFFUSION_LSP_E2E_SETTINGS  JSON object of diffusionLsp settings for the model-backed part,
+//                             instead of the tiny model's (e.g. {"remote": {"url": ...}})
 //   DIFFUSION_LSP_E2E_SCREENSHOT  where to save the ghost-text screenshot
 //   CHROMIUM                  the browser (default: /usr/bin/chromium)
 import { execFileSync, spawn } from 'node:child_process';
@@ -501,7 +503,9 @@ async function main() {
   let codeServerHandle;
   let browser;
   try {
-    const settings = serverSettings(makeModel(work));
+    const settings = process.env.DIFFUSION_LSP_E2E_SETTINGS
+      ? JSON.parse(process.env.DIFFUSION_LSP_E2E_SETTINGS)
+      : serverSettings(makeModel(work));
     const { workspace, file } = writeWorkspace(work, settings);
 
     log(`asking the server for the expected completion at ${INLINE_LINE}:${INLINE_COLUMN}`);
