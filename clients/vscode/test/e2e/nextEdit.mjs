@@ -72,7 +72,13 @@ async function chord(page, modifier, key) {
  */
 export async function nextEditRename(page, workspace, h) {
   h.log('switching to the fake engine with fake:rename=x>count for next edit');
-  h.writeWorkspaceSettings(workspace, { model: 'fake:rename=x>count', 'nextEdit.pauseMs': 100 }, h.fakeArgv);
+  // Neither ghost text nor the word-suggestion list over the preview: the page must show the document
+  // and the preview only.
+  h.writeWorkspaceSettings(workspace, { model: 'fake:rename=x>count', 'nextEdit.pauseMs': 100 }, h.fakeArgv, {
+    'editor.inlineSuggest.enabled': false,
+    'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' },
+    'editor.suggestOnTriggerCharacters': false,
+  });
   await h.waitFor('the rename engine loaded', async () => /rename=x>count/.test((await h.statusBarText(page)) ?? ''));
   h.log(`status bar: ${await h.waitForReady(page, 'the rename engine ready')}`);
 
@@ -119,7 +125,8 @@ export async function nextEditRename(page, workspace, h) {
   await renameAndWait(RENAME_FILES[1]);
   await page.keyboard.press('Escape');
   await waitForNoStrike(page, 2, 'Escape to dismiss the preview');
-  if ((await h.editorText(page)) !== TYPED) h.fail('dismiss changed the document');
+  const dismissed = await h.editorText(page);
+  if (dismissed !== TYPED) h.fail(`dismiss changed the document:\n${dismissed}`);
   h.log('dismiss: the preview is gone, the document as typed');
 
   await renameAndWait(RENAME_FILES[2]);

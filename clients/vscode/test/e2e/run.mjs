@@ -151,8 +151,9 @@ async function expectedCompletion(file, settings) {
   }
 }
 
-/** Writes the workspace settings; code-server picks a change up (a `server.*` change restarts). */
-function writeWorkspaceSettings(workspace, settings, argv = serverArgv) {
+/** Writes the workspace settings; code-server picks a change up (a `server.*` change restarts).
+ * `editor`: editor settings besides (full keys). */
+function writeWorkspaceSettings(workspace, settings, argv = serverArgv, editor = {}) {
   writeFileSync(
     path.join(workspace, '.vscode', 'settings.json'),
     JSON.stringify(
@@ -160,6 +161,7 @@ function writeWorkspaceSettings(workspace, settings, argv = serverArgv) {
         'diffusionLsp.server.command': argv,
         'diffusionLsp.server.env': serverEnv,
         ...Object.fromEntries(Object.entries(settings).map(([key, value]) => [`diffusionLsp.${key}`, value])),
+        ...editor,
       },
       null,
       2,
