@@ -6,9 +6,9 @@
 --   DIFFUSION_LSP_TEST_LAYOUT    set by run.sh for a start-up run (Neovim started with a user's init.lua):
 --                                run test_startup.lua for that install layout instead
 --   DIFFUSION_LSP_FAKE_LOG       (start-up runs) the file fake_server.py logs what it received to
---   DIFFUSION_LSP_TEST_NEXT_EDIT_CMD       JSON list: run only the next-edit end-to-end tests, against
---                                          this server command (the fake engine), with
---   DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS  JSON object: its settings
+--   DIFFUSION_LSP_TEST_SUITE     'next_edit' (set by run.sh): only the next-edit end-to-end tests, against
+--     DIFFUSION_LSP_TEST_NEXT_EDIT_CMD       JSON list: the server command (on its fake engine), with
+--     DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS  JSON object: its settings
 local here = debug.getinfo(1, 'S').source:sub(2)
 local dir = vim.fn.fnamemodify(here, ':p:h')
 package.path = dir .. '/?.lua;' .. package.path
@@ -25,11 +25,10 @@ vim.notify = function(msg, level, ...)
   return notify(msg, level, ...)
 end
 local layout = vim.env.DIFFUSION_LSP_TEST_LAYOUT
-local next_edit_cmd = vim.env.DIFFUSION_LSP_TEST_NEXT_EDIT_CMD
-if next_edit_cmd and next_edit_cmd ~= '' then
+if vim.env.DIFFUSION_LSP_TEST_SUITE == 'next_edit' then
   -- Next edit against the real server on its fake engine (run.sh runs this apart: other settings).
   require('test_next_edit_e2e')(H, {
-    cmd = vim.fn.json_decode(next_edit_cmd),
+    cmd = vim.fn.json_decode(vim.env.DIFFUSION_LSP_TEST_NEXT_EDIT_CMD),
     settings = vim.fn.json_decode(vim.env.DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS or '{}'),
   })
 elseif layout and layout ~= '' then

@@ -130,7 +130,7 @@ for nvim in "$@"; do
   home="$work/home-next-$(basename "$nvim")-$RANDOM"
   mkdir -p "$home"
   if ! XDG_CONFIG_HOME="$home/config" XDG_DATA_HOME="$home/data" XDG_STATE_HOME="$home/state" \
-      XDG_CACHE_HOME="$home/cache" DIFFUSION_LSP_TEST_NEXT_EDIT_CMD="$next_cmd" \
+      XDG_CACHE_HOME="$home/cache" DIFFUSION_LSP_TEST_SUITE=next_edit DIFFUSION_LSP_TEST_NEXT_EDIT_CMD="$next_cmd" \
       DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS='{"model": "fake:rename=x>count", "nextEdit": {"pauseMs": 100}}' \
       "$nvim" --headless -u clients/nvim/test/minimal_init.lua -i NONE \
         -c 'luafile clients/nvim/test/run.lua' </dev/null; then

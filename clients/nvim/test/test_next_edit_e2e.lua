@@ -6,6 +6,7 @@ return function(H, opts)
   local plugin = require('diffusion_lsp')
   local server = require('diffusion_lsp.server')
   local next_edit = require('diffusion_lsp.next_edit')
+  local preview = require('diffusion_lsp.next_edit_preview')
 
   local SOURCE = { 'def f(x):', '    y = x + 1', '    return y' }
   local RENAMED = { 'def f(count):', '    y = count + 1', '    return y' }
@@ -122,7 +123,7 @@ return function(H, opts)
     H.truthy(#marks(bufnr) >= 2, 'extmarks drawn: ' .. vim.inspect(marks(bufnr)))
     vim.cmd('redraw')
     local row = vim.fn.screenpos(0, 2, 1).row
-    if next_edit.supports_inline() then
+    if preview.supports_inline() then
       local removed = lines(bufnr)[2]:sub(edit.col + 1, edit.end_col)
       local inline_line = lines(bufnr)[2]:sub(1, edit.end_col) .. edit.text .. lines(bufnr)[2]:sub(edit.end_col + 1)
       H.eq(inline_line, screen(row, 1, #inline_line), 'line 2 on screen: ' .. removed .. ' struck, the new text after')

@@ -5,6 +5,7 @@ return function(H)
   local api = vim.api
   local config = require('diffusion_lsp.config')
   local next_edit = require('diffusion_lsp.next_edit')
+  local preview = require('diffusion_lsp.next_edit_preview')
   local server = require('diffusion_lsp.server')
   local plugin = require('diffusion_lsp')
 
@@ -73,26 +74,26 @@ return function(H)
   --- the buffer and the screen row of line 2.
   local function draw(inline)
     local bufnr = new_buffer(SOURCE)
-    local saved = next_edit.inline_supported
-    next_edit.inline_supported = inline
+    local saved = preview.inline_supported
+    preview.inline_supported = inline
     local previous = plugin.config
     plugin.config = config.resolve({})
-    next_edit.define_highlights()
+    preview.define_highlights()
     local hl = api.nvim_get_hl_by_name('DiffusionNextEditDelete', true)
     H.truthy(hl.strikethrough, 'removed text is struck through: ' .. vim.inspect(hl))
-    local edit = next_edit.edit_from_item(bufnr, 'utf-16', canned(vim.uri_from_bufnr(bufnr), 1))
+    local edit = preview.edit_from_item(bufnr, 'utf-16', canned(vim.uri_from_bufnr(bufnr), 1))
     H.eq({ 1, 8, 1, 9, 'count' }, { edit.row, edit.col, edit.end_row, edit.end_col, edit.text }, 'byte range')
     next_edit.show(bufnr, edit, nil)
     plugin.config = previous
-    next_edit.inline_supported = saved
+    preview.inline_supported = saved
     vim.cmd('redraw')
     return bufnr, vim.fn.screenpos(0, 2, 1).row
   end
 
   H.test('next edit drawn inline: x struck through as removed, count after it, the key hint at the end', function()
     -- The plugin probes for inline virtual text; Neovim has it since 0.10.
-    H.eq(vim.fn.has('nvim-0.10') == 1, next_edit.supports_inline(), 'inline virtual text detected')
-    if not next_edit.supports_inline() then
+    H.eq(vim.fn.has('nvim-0.10') == 1, preview.supports_inline(), 'inline virtual text detected')
+    if not preview.supports_inline() then
       return -- 0.7: the virtual-lines test below is what this Neovim draws
     end
     local bufnr, row = draw(true)
@@ -118,9 +119,9 @@ return function(H)
 
   H.test('next edit: a multi-line replacement is shown as virtual lines even where inline works', function()
     local bufnr = new_buffer(SOURCE)
-    local edit = next_edit.edit_from_item(bufnr, 'utf-16', { text = 'z = x\n    y = z',
+    local edit = preview.edit_from_item(bufnr, 'utf-16', { text = 'z = x\n    y = z',
       range = { start = { line = 1, character = 4 }, ['end'] = { line = 1, character = 13 } } })
-    local marks = next_edit.marks(bufnr, edit, true, nil)
+    local marks = preview.marks(bufnr, edit, true, nil)
     H.eq(2, #marks, 'removed + virtual lines')
     H.eq({ { { '    ' }, { 'z = x', 'DiffusionNextEditInsert' } }, { { '    y = z', 'DiffusionNextEditInsert' } } },
       marks[2][3].virt_lines, 'virtual lines')

@@ -111,7 +111,7 @@ function M.check()
   if ne.enabled then
     report.info(string.format('next edit: on (%s; preview drawn %s)', ne.auto and ('asked after '
       .. ne.debounce_ms .. ' ms without a change') or 'only on :DiffusionNextEdit',
-      require('diffusion_lsp.next_edit').supports_inline() and 'inline' or 'as virtual lines'))
+      require('diffusion_lsp.next_edit_preview').supports_inline() and 'inline' or 'as virtual lines'))
   else
     report.info('next edit: disabled')
   end

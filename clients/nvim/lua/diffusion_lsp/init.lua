@@ -31,7 +31,7 @@ function M.define_highlight()
     attrs = attrs .. ' guifg=Grey'
   end
   vim.cmd('highlight default DiffusionGhostText ' .. attrs)
-  require('diffusion_lsp.next_edit').define_highlights()
+  require('diffusion_lsp.next_edit_preview').define_highlights()
 end
 
 --- Sets the plugin up. Bad options are reported once (with the default used instead). Calling it again
