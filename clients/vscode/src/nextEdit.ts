@@ -120,6 +120,7 @@ export class NextEdit implements vscode.Disposable {
     const key = document.uri.toString();
     this.cancel(key);
     const source = new vscode.CancellationTokenSource();
+    const token = source.token;
     this.pending.set(key, source);
     const version = document.version;
     const uri = client.code2ProtocolConverter.asUri(document.uri);
@@ -129,9 +130,9 @@ export class NextEdit implements vscode.Disposable {
     };
     let result: unknown;
     try {
-      result = await client.sendRequest(NEXT_EDIT_REQUEST, params, source.token);
+      result = await client.sendRequest(NEXT_EDIT_REQUEST, params, token);
     } catch (error) {
-      if (explicit && !source.token.isCancellationRequested) {
+      if (explicit && !token.isCancellationRequested) {
         void vscode.window.showWarningMessage(`Diffusion: next edit failed: ${error instanceof Error ? error.message : String(error)}`);
       }
       return;
@@ -139,7 +140,7 @@ export class NextEdit implements vscode.Disposable {
       if (this.pending.get(key) === source) this.pending.delete(key);
       source.dispose();
     }
-    if (source.token.isCancellationRequested || document.version !== version) return;
+    if (token.isCancellationRequested || document.version !== version) return;
     const item = pickEdit(result, uri, version);
     if (!item) {
       if (explicit) void vscode.window.showInformationMessage('Diffusion: no next edit here.');
