@@ -151,6 +151,15 @@ async function expectedCompletion(file, settings) {
   }
 }
 
+/** `{remote: {url}}` as `[["diffusionLsp.remote.url", url]]`: VS Code's settings are one key each. */
+function settingEntries(settings, prefix = 'diffusionLsp') {
+  return Object.entries(settings).flatMap(([key, value]) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? settingEntries(value, `${prefix}.${key}`)
+      : [[`${prefix}.${key}`, value]],
+  );
+}
+
 /** Writes the workspace settings; code-server picks a change up (a `server.*` change restarts).
  * `editor`: editor settings besides (full keys). */
 function writeWorkspaceSettings(workspace, settings, argv = serverArgv, editor = {}) {
@@ -160,7 +169,7 @@ function writeWorkspaceSettings(workspace, settings, argv = serverArgv, editor =
       {
         'diffusionLsp.server.command': argv,
         'diffusionLsp.server.env': serverEnv,
-        ...Object.fromEntries(Object.entries(settings).map(([key, value]) => [`diffusionLsp.${key}`, value])),
+        ...Object.fromEntries(settingEntries(settings)),
         ...editor,
       },
       null,
