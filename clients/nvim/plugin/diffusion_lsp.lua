@@ -7,7 +7,8 @@ end
 vim.g.loaded_diffusion_lsp = true
 
 for _, name in ipairs({ 'DiffusionRefine', 'DiffusionFill', 'DiffusionFix', 'DiffusionStatus', 'DiffusionToggle',
-  'DiffusionCancel' }) do
+  'DiffusionCancel', 'DiffusionNextEdit', 'DiffusionNextEditJump', 'DiffusionNextEditAccept',
+  'DiffusionNextEditDismiss' }) do
   if vim.fn.exists(':' .. name) ~= 2 then
     vim.api.nvim_create_user_command(name, function()
       vim.notify("diffusion_lsp: call require('diffusion_lsp').setup() first (see docs/neovim.md)",

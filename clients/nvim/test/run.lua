@@ -6,6 +6,9 @@
 --   DIFFUSION_LSP_TEST_LAYOUT    set by run.sh for a start-up run (Neovim started with a user's init.lua):
 --                                run test_startup.lua for that install layout instead
 --   DIFFUSION_LSP_FAKE_LOG       (start-up runs) the file fake_server.py logs what it received to
+--   DIFFUSION_LSP_TEST_SUITE     'next_edit' (set by run.sh): only the next-edit end-to-end tests, against
+--     DIFFUSION_LSP_TEST_NEXT_EDIT_CMD       JSON list: the server command (on its fake engine), with
+--     DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS  JSON object: its settings
 local here = debug.getinfo(1, 'S').source:sub(2)
 local dir = vim.fn.fnamemodify(here, ':p:h')
 package.path = dir .. '/?.lua;' .. package.path
@@ -22,18 +25,26 @@ vim.notify = function(msg, level, ...)
   return notify(msg, level, ...)
 end
 local layout = vim.env.DIFFUSION_LSP_TEST_LAYOUT
-if layout and layout ~= '' then
+if vim.env.DIFFUSION_LSP_TEST_SUITE == 'next_edit' then
+  -- Next edit against the real server on its fake engine (run.sh runs this apart: other settings).
+  require('test_next_edit_e2e')(H, {
+    cmd = vim.fn.json_decode(vim.env.DIFFUSION_LSP_TEST_NEXT_EDIT_CMD),
+    settings = vim.fn.json_decode(vim.env.DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS or '{}'),
+  })
+elseif layout and layout ~= '' then
   -- Started with a user's init.lua (run.sh writes one per install layout), against fake_server.py.
   H.out('layout: ' .. layout)
   require('test_startup')(H, layout)
 elseif vim.env.DIFFUSION_LSP_TEST_CMD and vim.env.DIFFUSION_LSP_TEST_CMD ~= '' then
   require('test_units')(H)
+  require('test_next_edit_units')(H)
   require('test_e2e')(H, {
     cmd = vim.fn.json_decode(vim.env.DIFFUSION_LSP_TEST_CMD),
     settings = vim.fn.json_decode(vim.env.DIFFUSION_LSP_TEST_SETTINGS or '{}'),
   })
 else
   require('test_units')(H)
+  require('test_next_edit_units')(H)
   H.out('note: DIFFUSION_LSP_TEST_CMD is not set; end-to-end tests skipped')
 end
 

@@ -87,7 +87,8 @@ return function(H, layout)
       open({ 'x = 1', '' })
     end
     for _, name in ipairs({ 'DiffusionRefine', 'DiffusionFill', 'DiffusionFix', 'DiffusionStatus', 'DiffusionToggle',
-      'DiffusionCancel' }) do
+      'DiffusionCancel', 'DiffusionNextEdit', 'DiffusionNextEditJump', 'DiffusionNextEditAccept',
+      'DiffusionNextEditDismiss' }) do
       H.eq(2, vim.fn.exists(':' .. name), name .. ' exists')
     end
     vim.cmd('DiffusionStatus')

@@ -32,7 +32,7 @@ done
 step "extension: npm ci"
 npm ci --no-audit --no-fund
 
-step "extension: unit tests (settings, server command, status, notices, actions, keybinding, schema drift)"
+step "extension: unit tests (settings, server command, status, notices, actions, next edit, keybindings, schema drift)"
 DIFFUSION_LSP="${DIFFUSION_LSP:-$repo_root/.venv/bin/diffusion-lsp}" npm run --silent test:unit
 
 step "extension: esbuild bundle and vsce package"
@@ -60,7 +60,7 @@ tar czf "$e2e_tmp/vscode-ripgrep-cache-$ripgrep_version/$ripgrep_asset" -C "$e2e
         npm_config_yes=true npm ci --no-audit --no-fund
 )
 
-step "end-to-end: Alt+\\ ghost text, latencies, Refine with progress and Cancel, error notices in code-server"
+step "end-to-end: Alt+\\ ghost text, latencies, Refine with progress and Cancel, next edit, error notices in code-server"
 DIFFUSION_LSP_E2E_SCREENSHOT="${DIFFUSION_LSP_E2E_SCREENSHOT:-$repo_root/build/e2e/vscode-ghost-text.png}" \
     node test/e2e/run.mjs
 

@@ -1,10 +1,11 @@
 /**
- * Extension entry point: the output channel, the server manager, the five commands and the
+ * Extension entry point: the output channel, the server manager, the five commands, next edit and the
  * reactions to setting and interpreter changes. Everything model-related happens in the server.
  */
 
 import * as vscode from 'vscode';
 
+import { NextEdit } from './nextEdit';
 import { onInterpreterChanged } from './python';
 import { ServerManager } from './server';
 import { changeAction } from './settings';
@@ -85,6 +86,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     ),
     vscode.commands.registerCommand('diffusionLsp.showStatus', () => showServerStatus(server, output)),
     vscode.commands.registerCommand('diffusionLsp.restartServer', () => server.restart()),
+    new NextEdit(server),
     vscode.workspace.onDidChangeConfiguration(async (event) => {
       const action = changeAction(server.serverKeys, (key) => event.affectsConfiguration(key));
       if (action === 'restart') {

@@ -237,6 +237,28 @@ function M.create()
   api.nvim_create_user_command('DiffusionCancel', function()
     M.cancel()
   end, { desc = 'diffusion-lsp: cancel the running Fill/Fix/Refine jobs and pending suggestions' })
+  M.create_next_edit()
+end
+
+--- :DiffusionNextEdit (ask now), :DiffusionNextEditJump, :DiffusionNextEditAccept, :DiffusionNextEditDismiss.
+function M.create_next_edit()
+  local next_edit = require('diffusion_lsp.next_edit')
+  local function when_shown(action, what)
+    return function()
+      if not action() then
+        notify('no next edit on display to ' .. what)
+      end
+    end
+  end
+  api.nvim_create_user_command('DiffusionNextEdit', function()
+    next_edit.request(0, true)
+  end, { desc = 'diffusion-lsp: ask for the next edit now' })
+  api.nvim_create_user_command('DiffusionNextEditJump', when_shown(next_edit.jump, 'jump to'),
+    { desc = 'diffusion-lsp: go to the next edit' })
+  api.nvim_create_user_command('DiffusionNextEditAccept', when_shown(next_edit.accept, 'accept'),
+    { desc = 'diffusion-lsp: apply the next edit' })
+  api.nvim_create_user_command('DiffusionNextEditDismiss', when_shown(next_edit.dismiss, 'dismiss'),
+    { desc = 'diffusion-lsp: dismiss the next edit' })
 end
 
 return M

@@ -36,6 +36,20 @@ M.defaults = {
     -- true: <Tab> also accepts the whole suggestion while one is shown (and types a Tab otherwise).
     tab_accept = false,
   },
+  -- Next edit: where the next change goes, drawn there as a diff preview (docs/neovim.md, "Next edit").
+  next_edit = {
+    enabled = true,
+    -- Ask after each pause in editing (debounce_ms without a change); false: only :DiffusionNextEdit.
+    auto = true,
+    debounce_ms = 300,
+    -- Normal- and insert-mode keys while an edit is shown (otherwise they do what they did); false
+    -- disables one, `keymaps = false` all. None is a copilot.vim / copilot.lua default or an inline key.
+    keymaps = {
+      jump = '<M-g>',
+      accept = '<M-a>',
+      dismiss = '<M-d>',
+    },
+  },
   -- Normal- and insert-mode key, in buffers the server is attached to, for :DiffusionCancel (stop the
   -- running Fill/Fix/Refine jobs and pending suggestions); false: none.
   cancel_key = '<M-c>',
@@ -56,6 +70,7 @@ M.renames = {
 }
 
 local KEY_NAMES = { 'accept', 'accept_word', 'accept_line', 'dismiss', 'next', 'prev', 'trigger' }
+local NEXT_EDIT_KEYS = { 'jump', 'accept', 'dismiss' }
 
 local function deepcopy(t)
   return vim.deepcopy(t)
@@ -121,6 +136,7 @@ function M.errors(cfg)
   check(errors, cfg.cancel_key == false or (type(cfg.cancel_key) == 'string' and cfg.cancel_key ~= ''),
     'cancel_key', 'a key string or false', cfg.cancel_key)
   check(errors, type(cfg.progress) == 'boolean', 'progress', 'a boolean', cfg.progress)
+  M.next_edit_errors(cfg.next_edit, errors)
   local inline = cfg.inline
   if type(inline) ~= 'table' then
     check(errors, false, 'inline', 'a table', inline)
@@ -156,6 +172,41 @@ function M.errors(cfg)
   return errors
 end
 
+local function check_keys(errors, keys, prefix, names)
+  if type(keys) ~= 'table' then
+    check(errors, false, prefix, 'a table', keys)
+    return
+  end
+  local known = {}
+  for _, name in ipairs(names) do
+    known[name] = true
+    local key = keys[name]
+    check(errors, key == false or (type(key) == 'string' and key ~= ''), prefix .. '.' .. name,
+      'a key string or false', key)
+  end
+  for name in pairs(keys) do
+    if not known[name] then
+      table.insert(errors, { path = prefix .. '.' .. tostring(name), message = string.format(
+        '%s.%s: unknown key (known: %s)', prefix, tostring(name), table.concat(names, ', ')) })
+    end
+  end
+end
+
+--- Checks the `next_edit` table (merged over its defaults); appends {path, message} to `errors`.
+function M.next_edit_errors(ne, errors)
+  if type(ne) ~= 'table' then
+    check(errors, false, 'next_edit', 'a table', ne)
+    return errors
+  end
+  check(errors, type(ne.enabled) == 'boolean', 'next_edit.enabled', 'a boolean', ne.enabled)
+  check(errors, type(ne.auto) == 'boolean', 'next_edit.auto', 'a boolean', ne.auto)
+  check(errors, type(ne.debounce_ms) == 'number' and ne.debounce_ms >= 0
+    and ne.debounce_ms == math.floor(ne.debounce_ms),
+    'next_edit.debounce_ms', 'a whole number of milliseconds >= 0', ne.debounce_ms)
+  check_keys(errors, ne.keymaps, 'next_edit.keymaps', NEXT_EDIT_KEYS)
+  return errors
+end
+
 --- Lists keys of `user` that are not in `defaults` (dotted paths), for a clear message on typos.
 local function unknown_keys(user, defaults, prefix, out)
   for k, v in pairs(user) do
@@ -163,7 +214,7 @@ local function unknown_keys(user, defaults, prefix, out)
     if defaults[k] == nil and M.defaults_allow_nil[path] == nil then
       table.insert(out, path)
     elseif type(v) == 'table' and type(defaults[k]) == 'table' and defaults[k][1] == nil
-      and path ~= 'settings' and path ~= 'inline.keys' then
+      and path ~= 'settings' and path ~= 'inline.keys' and path ~= 'next_edit.keymaps' then
       unknown_keys(v, defaults[k], path .. '.', out)
     end
   end
@@ -213,6 +264,12 @@ function M.resolve(user)
       user.inline.keys[name] = false
     end
   end
+  if type(user.next_edit) == 'table' and user.next_edit.keymaps == false then
+    user.next_edit.keymaps = {}
+    for _, name in ipairs(NEXT_EDIT_KEYS) do
+      user.next_edit.keymaps[name] = false
+    end
+  end
   local unknown = unknown_keys(user, M.defaults, '', {})
   table.sort(unknown)
   for _, path in ipairs(unknown) do
@@ -220,7 +277,7 @@ function M.resolve(user)
     clear_path(user, path)
   end
   -- A table where a table belongs, else the default is kept, so the deep merge below cannot fail.
-  for _, path in ipairs({ 'inline', 'inline.keys' }) do
+  for _, path in ipairs({ 'inline', 'inline.keys', 'next_edit', 'next_edit.keymaps' }) do
     local v = get_path(user, path)
     if v ~= nil and type(v) ~= 'table' then
       table.insert(problems, string.format('%s: expected a table, got %s; using the default', path,

@@ -107,6 +107,14 @@ function M.check()
   else
     report.info('inline completion: disabled')
   end
+  local ne = plugin.config.next_edit
+  if ne.enabled then
+    report.info(string.format('next edit: on (%s; preview drawn %s)', ne.auto and ('asked after '
+      .. ne.debounce_ms .. ' ms without a change') or 'only on :DiffusionNextEdit',
+      require('diffusion_lsp.next_edit_preview').supports_inline() and 'inline' or 'as virtual lines'))
+  else
+    report.info('next edit: disabled')
+  end
   check_server(plugin.config.cmd)
   check_model()
 end

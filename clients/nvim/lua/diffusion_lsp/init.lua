@@ -31,6 +31,7 @@ function M.define_highlight()
     attrs = attrs .. ' guifg=Grey'
   end
   vim.cmd('highlight default DiffusionGhostText ' .. attrs)
+  require('diffusion_lsp.next_edit_preview').define_highlights()
 end
 
 --- Sets the plugin up. Bad options are reported once (with the default used instead). Calling it again
@@ -92,6 +93,24 @@ end
 --- Automatic suggestions on/off (`on` nil: flip); returns the new state. :DiffusionToggle calls it.
 function M.toggle(on)
   return require('diffusion_lsp.commands').toggle(on)
+end
+
+--- Next edit: ask now, go to it, apply it, dismiss it (:DiffusionNextEdit, ...Jump, ...Accept, ...Dismiss).
+--- The last three return false when no edit is shown.
+function M.next_edit()
+  return require('diffusion_lsp.next_edit').request(0, true)
+end
+
+function M.next_edit_jump()
+  return require('diffusion_lsp.next_edit').jump()
+end
+
+function M.next_edit_accept()
+  return require('diffusion_lsp.next_edit').accept()
+end
+
+function M.next_edit_dismiss()
+  return require('diffusion_lsp.next_edit').dismiss()
 end
 
 --- True while suggestions are requested as you type.

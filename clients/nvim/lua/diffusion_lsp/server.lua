@@ -133,6 +133,7 @@ end
 
 local function on_attach(client, bufnr)
   require('diffusion_lsp.inline').attach(bufnr, client)
+  require('diffusion_lsp.next_edit').attach(bufnr)
   require('diffusion_lsp.commands').map_cancel_key(bufnr)
   local user = config().on_attach
   if user then
@@ -168,6 +169,7 @@ local function client_config(cfg)
           M.client_id = nil
         end
         require('diffusion_lsp.inline').clear_all()
+        require('diffusion_lsp.next_edit').client_exited(client_id)
       end)
     end,
   }

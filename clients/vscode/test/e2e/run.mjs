@@ -4,8 +4,10 @@
 // only, or an information message), and the status tooltip has the inline and the action latency
 // apart. With the fake engine (slow steps): Refine shows one progress notification whose Cancel
 // leaves the document unchanged, an uncancelled Refine changes the selected line and nothing else,
-// and an answer that changed nothing is an information message. With a server command that does
-// not exist: one error notification, gone (and the status not 'error') once a restart succeeds.
+// and an answer that changed nothing is an information message; next edit (nextEdit.mjs): the typed
+// rename of a parameter brings the preview of its use, accepted, dismissed, dropped by a change. With
+// a server command that does not exist: one error notification, gone (and the status not 'error')
+// once a restart succeeds.
 //
 // Environment (all optional):
 //   DIFFUSION_LSP_E2E_SERVER  JSON argv of the server   (default: <repo>/.venv/bin/diffusion-lsp serve)
@@ -26,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import puppeteer from 'puppeteer-core';
 
 import { LspClient } from './lspClient.mjs';
+import { nextEditRename, writeRenameFiles } from './nextEdit.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const extensionRoot = path.resolve(here, '..', '..');
@@ -157,8 +160,9 @@ function settingEntries(settings, prefix = 'diffusionLsp') {
   );
 }
 
-/** Writes the workspace settings; code-server picks a change up (a `server.*` change restarts). */
-function writeWorkspaceSettings(workspace, settings, argv = serverArgv) {
+/** Writes the workspace settings; code-server picks a change up (a `server.*` change restarts).
+ * `editor`: editor settings besides (full keys). */
+function writeWorkspaceSettings(workspace, settings, argv = serverArgv, editor = {}) {
   writeFileSync(
     path.join(workspace, '.vscode', 'settings.json'),
     JSON.stringify(
@@ -166,6 +170,7 @@ function writeWorkspaceSettings(workspace, settings, argv = serverArgv) {
         'diffusionLsp.server.command': argv,
         'diffusionLsp.server.env': serverEnv,
         ...Object.fromEntries(settingEntries(settings)),
+        ...editor,
       },
       null,
       2,
@@ -178,6 +183,7 @@ function writeWorkspace(work, settings) {
   mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
   const file = path.join(workspace, 'demo.py');
   writeFileSync(file, DEMO);
+  writeRenameFiles(workspace);
   writeWorkspaceSettings(workspace, settings);
   return { workspace, file };
 }
@@ -607,6 +613,9 @@ async function main() {
     if (!actionTooltip.some((line) => line.startsWith('Last inline suggestion:'))) fail('the action latency replaced the inline one');
 
     await cancelAndInformation(page, workspace);
+    await nextEditRename(page, workspace, {
+      log, fail, waitFor, editorText, goTo, waitForReady, statusBarText, writeWorkspaceSettings, fakeArgv, screenshot,
+    });
     await oneNoticeUntilRestart(page, workspace);
     log('PASS');
   } catch (error) {
