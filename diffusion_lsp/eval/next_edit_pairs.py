@@ -9,7 +9,7 @@ The directory holds, per case NAME (any extension the server knows, e.g. ``.py``
   the expected sites are the hunks of edit -> after.
 
 Without ``NAME.edit.EXT`` the hunks of before -> after (``hunks``: changed lines, each cut to the
-characters that differ) are split: the first is the user's edit, the others are the expected
+characters that differ; n lines replaced by n lines are n hunks) are split: the first is the user's edit, the others are the expected
 sites. A pair whose expected sites come out empty is a no-edit case (the kind ``no-edit``); the
 others have the kind ``pair``.
 """
@@ -41,7 +41,8 @@ def _trim(a: str, b: str) -> tuple[int, int]:
 
 def hunks(old: str, new: str) -> list[Site]:
     """The changes old -> new as sites in ``old``'s offsets: one per group of changed lines
-    (difflib's opcodes), narrowed to the characters that differ."""
+    (difflib's opcodes; a group that replaces n lines by n lines is n hunks, one a line), each
+    narrowed to the characters that differ."""
     a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
     a_at = [0]
     for line in a:
@@ -51,9 +52,13 @@ def hunks(old: str, new: str) -> list[Site]:
         b_at.append(b_at[-1] + len(line))
     out = []
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    groups = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
+        if tag == "replace" and i2 - i1 == j2 - j1:
+            groups.extend((i, i + 1, j, j + 1) for i, j in zip(range(i1, i2), range(j1, j2)))
+        elif tag != "equal":
+            groups.append((i1, i2, j1, j2))
+    for i1, i2, j1, j2 in groups:
         old_part, new_part = old[a_at[i1] : a_at[i2]], new[b_at[j1] : b_at[j2]]
         p, s = _trim(old_part, new_part)
         out.append(
