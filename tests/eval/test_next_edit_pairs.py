@@ -60,3 +60,31 @@ def test_bad_pairs_are_refused(tmp_path):
     _write(tmp_path, "same", before=BEFORE, after=BEFORE)
     with pytest.raises(ValueError, match="the same"):
         load_pairs(str(tmp_path))
+
+
+def test_eval_next_edit_refuses_an_unknown_kind(capsys):
+    from diffusion_lsp.cli import main
+
+    assert main(["eval", "next-edit", "--kinds", "rename-local,typo"]) == 2
+    assert "unknown kind 'typo'" in capsys.readouterr().err
+
+
+def test_eval_next_edit_runs_the_pairs_of_a_folder_through_the_engine(tmp_path, tiny_dir):
+    pytest.importorskip("diffusion_lsp.engine.masked.score")  # piece B: Engine.score
+    from diffusion_lsp.region import next_edit
+
+    if not hasattr(next_edit, "suggest"):  # piece C
+        pytest.skip("needs region.next_edit.suggest")
+    import json
+
+    from diffusion_lsp.cli import main
+
+    _write(tmp_path, "area", before=BEFORE, after=AFTER)
+    _write(tmp_path, "msg", before='print("hi")\n', after='print("hello")\n')
+    out = tmp_path / "report.json"
+    argv = ["eval", "next-edit", "--pairs", str(tmp_path), "--model", str(tiny_dir)]
+    assert main([*argv, "--device", "cpu", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["cases"] == 2 and [r["name"] for r in report["results"]] == ["area", "msg"]
+    assert report["summary"]["pair"]["n"] == 1 and report["summary"]["no-edit"]["n"] == 1
+    assert all(r["ms"] > 0 for r in report["results"])
