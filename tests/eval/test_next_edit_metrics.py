@@ -78,3 +78,23 @@ def test_overlaps():
     assert overlaps(0, 5, 4, 8) and not overlaps(0, 4, 4, 8)
     assert overlaps(4, 4, 4, 8) and overlaps(8, 8, 4, 8) and overlaps(5, 5, 4, 8)  # insertions
     assert overlaps(2, 6, 6, 6) and not overlaps(2, 5, 6, 6)
+
+
+@pytest.mark.parametrize(
+    "original, expected, actual, low, high",
+    [
+        ("hello", "hello", "goodbye", 0, 0),
+        ("test", "test", "different", 0, 0),
+        ("hello", "goodbye", "hello", 0, 10),
+        ("old", "new", "old", 0, 60),
+        ("let x = 42;", "let x = 100;", "let x = 99;", 40, 60),
+        ("one two three", "one three", "one two four", 20, 40),
+        ("", "hello", "", 0, 20),
+        ("hello", "", "", 100, 100),
+        ("hello", "", "hello", 0, 20),
+        ("prefix old suffix", "prefix new suffix", "prefix old suffix", 0, 20),
+        ("helloworld", "helloworld", "helloextraworld", 0, 20),
+    ],
+)
+def test_delta_chr_f_within_the_bounds_zeds_own_tests_set(original, expected, actual, low, high):
+    assert low <= delta_chr_f(original, expected, actual) <= high
