@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -83,6 +84,7 @@ class ModelHost:
         """Start loading ``spec`` in the background; a newer load replaces an older one."""
         self._generation += 1
         self.spec = spec
+        close_later(self.engine)
         self.engine = None
         self.state = "loading"
         self.message = f"loading {spec.model or 'the default model'}"
@@ -201,3 +203,29 @@ class ModelHost:
     def shutdown(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        closing = close_later(self.engine)
+        self.engine = None
+        if closing is not None:
+            closing.join(CLOSE_WAIT_S)  # the process exits soon: let the connections close first
+
+
+CLOSE_WAIT_S = 1.0  # how long shutdown waits for the engine to close
+
+
+def close_later(engine: api.Engine | None) -> threading.Thread | None:
+    """Release what ``engine`` holds besides memory (a remote engine's connections and event loop),
+    on a thread of its own: its ``close`` may wait for a request still finishing, and it runs an
+    event loop, which cannot run on the server's."""
+    close = getattr(engine, "close", None)
+    if close is None:
+        return None
+
+    def run() -> None:
+        try:
+            close()
+        except Exception:  # the engine is gone either way; say why, never raise at shutdown
+            log.exception("closing the engine failed")
+
+    thread = threading.Thread(target=run, name="diffusion-lsp-close", daemon=True)
+    thread.start()
+    return thread

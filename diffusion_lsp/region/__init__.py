@@ -1,8 +1,9 @@
 """Region selection with tree-sitter: which span of a document to mask, for each intent.
 
 ``Document`` keeps one open file's text and syntax tree; ``inline_region``, ``hole_regions``,
-``fix_regions`` and ``refine_region`` pick the span for each intent. It imports only the standard
-library, tree_sitter and textops.
+``fix_regions`` and ``refine_region`` pick the span for each intent; ``next_edit`` finds where the
+edit after the user's last one goes. It imports only the standard library, tree_sitter, textops and
+the plain types of ``engine.api``.
 """
 
 from diffusion_lsp.region.base import Intent, LengthHint, Region

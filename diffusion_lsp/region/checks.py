@@ -22,6 +22,9 @@ MAX_FIX_LINES = 3  # a fix touches at most this many lines of the original
 CHUNKED_PARSE_BYTES = 32_768  # texts larger than this are parsed through a read callback
 PARSE_CHUNK_BYTES = 4_096  # bytes handed to the parser per callback
 _DEFINITION_SUFFIXES = ("definition", "declaration", "_item", "_spec", "_signature")
+# C0 controls and DEL, less tab, newline and carriage return: never typed in code, but a model that
+# has not learned its vocabulary (a random or badly quantised one) can emit them.
+_CONTROL = frozenset(chr(c) for c in [*range(0x20), 0x7F]) - {"\t", "\n", "\r"}
 
 
 @dataclass(frozen=True)
@@ -144,12 +147,20 @@ def error_near(root: tree_sitter.Node, doc: Document, edit: Edit) -> bool:
     return False
 
 
+def new_controls(old: str, new: str) -> bool:
+    """``new`` holds a control character (not tab or a line break) that ``old`` does not."""
+    return bool(_CONTROL.intersection(new) - _CONTROL.intersection(old))
+
+
 def check_edit(doc: Document, edit: Edit, *, fix: bool = False) -> str:
     """Why ``edit`` on ``doc`` is unsafe to offer, or '' when it is safe.
 
-    Safe means: it adds no syntax error (a fix must lower the error count), it keeps every
-    definition name, and, for a fix, it touches at most ``MAX_FIX_LINES`` lines.
+    Safe means: it adds no control character and no syntax error (a fix must lower the error
+    count), it keeps every definition name, and, for a fix, it touches at most ``MAX_FIX_LINES``
+    lines.
     """
+    if new_controls(doc.text[edit.start : edit.end], edit.new_text):
+        return "it contains control characters"
     if fix:
         old = doc.text[edit.start : edit.end]
         touched = max(old.count("\n"), edit.new_text.count("\n")) + 1

@@ -9,7 +9,45 @@ callers run it on the worker thread.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from diffusion_lsp.engine.api import CancelToken, Engine, InfillRequest, ScoreRequest, WindowScore
+from diffusion_lsp.region import checks
+from diffusion_lsp.region.document import Document
+from diffusion_lsp.region.related import overlaps, related_spans
+from diffusion_lsp.region.spans import is_word_char
+from diffusion_lsp.textops import minimal_hunks
+
+REASONS = ("use", "call", "sibling", "after")  # in priority order
+NOTE_EDITS = 3  # edits the note shows, the last ones
+NOTE_CHARS = 200  # each side of an edit in the note is cut to this
+MAX_REWRITES = 3  # windows above the threshold tried before giving up
+ALTERNATIVES = 3  # infill candidates asked for per window
+# Line comment markers; every other language gets "#".
+_SLASHES = frozenset(
+    {
+        "c",
+        "cpp",
+        "csharp",
+        "go",
+        "java",
+        "javascript",
+        "javascriptreact",
+        "kotlin",
+        "rust",
+        "scala",
+        "swift",
+        "tsx",
+        "typescript",
+        "typescriptreact",
+        "php",
+        "dart",
+        "zig",
+    }
+)
+_DASHES = frozenset({"lua", "sql", "haskell", "elm", "ada"})
 
 
 @dataclass(frozen=True)
@@ -59,3 +97,224 @@ class Suggestion:
     new_text: str
     window: Window
     score: float
+
+
+def windows(doc: Document, edits: Sequence[LastEdit], max_windows: int = 16) -> list[Window]:
+    """Candidate windows for the edit that follows ``edits[-1]`` (the earlier edits only inform the
+    note): ranked by reason (``REASONS``), then by distance to the edit; none overlaps the edit,
+    none repeats a span (the first reason wins), at most ``max_windows``. A document without a tree
+    gets only ``after`` windows."""
+    if not edits:
+        return []
+    edit = widened(doc, edits[-1])
+    start = max(0, min(edit.start, len(doc.text)))
+    end = max(start, min(edit.end, len(doc.text)))
+    seen: set[tuple[int, int]] = set()
+    ranked: list[tuple[int, tuple[int, int], Window]] = []
+    for s, e, reason in related_spans(doc, edit):
+        if e <= s or (s, e) in seen or overlaps(s, e, start, end):
+            continue
+        seen.add((s, e))
+        ranked.append(
+            (REASONS.index(reason), _distance(doc, s, e, start, end), Window(s, e, reason))
+        )
+    ranked.sort(key=lambda t: (t[0], t[1]))
+    return [w for _, _, w in ranked[:max_windows]]
+
+
+def widened(doc: Document, edit: LastEdit, lines: bool = False) -> LastEdit:
+    """``edit`` grown to whole words (``lines``: whole lines) of ``doc.text``, both sides gaining
+    the same unchanged text: a history that keeps only the changed characters (``count`` ->
+    ``counter`` as ``"" -> "er"``) then still names the words. An edit whose ``after`` is not at
+    its offsets (out of date) is returned as it is."""
+    text = doc.text
+    start, end = edit.start, edit.end
+    if start < 0 or end > len(text) or text[start:end] != edit.after:
+        return edit
+    if lines:
+        a = text.rfind("\n", 0, start) + 1
+        b = text.find("\n", end)
+        b = len(text) if b < 0 else b
+    else:
+        a, b = start, end
+        while a > 0 and is_word_char(doc.spec, text[a - 1]):
+            a -= 1
+        while b < len(text) and is_word_char(doc.spec, text[b]):
+            b += 1
+    if (a, b) == (start, end):
+        return edit
+    return LastEdit(a, text[a:start] + edit.before + text[end:b], text[a:b])
+
+
+def _distance(doc: Document, s: int, e: int, start: int, end: int) -> tuple[int, int]:
+    """(lines, characters) between a window and the edit."""
+    index = doc.index
+    if e <= start:
+        return index.position(start).line - index.position(e).line, start - e
+    return max(index.position(s).line - index.position(end).line, 0), max(s - end, 0)
+
+
+def note(language: str | None, edits: Sequence[LastEdit]) -> str:
+    """The user's last edits (``NOTE_EDITS``, oldest first) as comment lines for the model to read
+    before the code: ``# Recent edit: "def f(x):" -> "def f(count):"``, each side cut to its changed
+    lines and ``NOTE_CHARS`` characters. '' when there is no edit."""
+    marker = "//" if language in _SLASHES else "--" if language in _DASHES else "#"
+    lines = []
+    for edit in edits[-NOTE_EDITS:]:
+        before, after = _changed_lines(edit.before, edit.after)
+        if before == after:
+            continue
+        lines.append(f"{marker} Recent edit: {_quote(before)} -> {_quote(after)}\n")
+    return "".join(lines)
+
+
+def history_note(doc: Document, edits: Sequence[LastEdit], language: str | None = None) -> str:
+    """``note`` of ``edits`` on ``doc``, each read as the whole lines it changed: the preamble
+    ``suggest`` gives the engine (``language`` where ``doc`` has no grammar)."""
+    return note(language or doc.language, [widened(doc, e, lines=True) for e in edits])
+
+
+def _changed_lines(before: str, after: str) -> tuple[str, str]:
+    """Both sides without the whole lines they share at the start and at the end."""
+    old, new = before.split("\n"), after.split("\n")
+    while len(old) > 1 and len(new) > 1 and old[0] == new[0]:
+        old, new = old[1:], new[1:]
+    while len(old) > 1 and len(new) > 1 and old[-1] == new[-1]:
+        old, new = old[:-1], new[:-1]
+    return "\n".join(old).strip(), "\n".join(new).strip()
+
+
+def _quote(text: str) -> str:
+    if len(text) > NOTE_CHARS:
+        text = text[: NOTE_CHARS - 3] + "..."
+    return json.dumps(text, ensure_ascii=False)
+
+
+def suggest(
+    engine: Engine,
+    doc: Document,
+    edits: Sequence[LastEdit],
+    options: Options = Options(),
+    cancel: CancelToken | None = None,
+    language: str | None = None,
+    uri: str | None = None,
+) -> Suggestion | None:
+    """The next edit after ``edits`` on ``doc``, or None when no window reaches
+    ``options.threshold`` or no rewrite of one passes the checks. Blocks (two kinds of engine call:
+    one ``score`` for every window, then an ``infill`` per window tried); ``EngineError`` from the
+    engine (a backend that cannot score) and ``Cancelled`` pass through. ``language`` names the
+    comment syntax of the note where ``doc`` has no grammar; ``uri`` keys the engine's prompt cache.
+    """
+    candidates = windows(doc, edits, options.max_windows)
+    if not candidates:
+        return None
+    preamble = history_note(doc, edits, language)
+    request = ScoreRequest(
+        doc.text,
+        tuple(scoring_span(doc.text, w) for w in candidates),
+        stride=options.stride,
+        context_tokens=options.context_tokens,
+        preamble=preamble,
+        document=uri,
+    )
+    scores = engine.score(request, cancel).windows
+    ranked = sorted(zip(candidates, scores), key=lambda pair: -pair[1].score)
+    for window, scored in ranked[:MAX_REWRITES]:
+        if scored.score < options.threshold:
+            break
+        found = _rewrite(engine, doc, window, scored, preamble, options, cancel, uri)
+        if found is not None:
+            return found
+    return None
+
+
+def scoring_span(text: str, window: Window) -> tuple[int, int]:
+    """The span of ``window`` the engine scores: the window from the blanks before it on its line
+    (and that line's break) to the next blank after it. An engine tokenizes a window apart from
+    its context, and tokenizers split text at blanks but join a word to the blank before it
+    (`` y``), a line break to the indentation after it and punctuation to punctuation (``);``),
+    so a window cut anywhere else would be tokenized as no text around it ever is."""
+    start, end = window.start, window.end
+    while start > 0 and text[start - 1] in " \t":
+        start -= 1
+    if start > 0 and text[start - 1] == "\n":
+        start -= 2 if start > 1 and text[start - 2] == "\r" else 1
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return start, end
+
+
+def disputed_span(
+    doc: Document, window: Window, scored: WindowScore, threshold: float
+) -> tuple[int, int] | None:
+    """The part of ``window`` to rewrite: from its first to its last token the model disagrees
+    with (``disagreement >= threshold``), widened to whole words. It keeps the tokens' own bounds
+    (a token's leading blank included), so the hole splits the text where the model's tokens do."""
+    disputed = [t for t in scored.tokens if t.disagreement >= threshold]
+    if not disputed:
+        return None
+    text = doc.text
+    lo, hi = scoring_span(text, window)
+    a = max(min(t.start for t in disputed), lo)
+    b = min(max(t.end for t in disputed), hi)
+    if a >= b:
+        return None
+
+    def word(i: int) -> bool:
+        return is_word_char(doc.spec, text[i])
+
+    while a > lo and word(a - 1) and word(a):  # a token that starts mid-word
+        a -= 1
+    while b < hi and word(b - 1) and word(b):
+        b += 1
+    return a, b
+
+
+def _rewrite(
+    engine: Engine,
+    doc: Document,
+    window: Window,
+    scored: WindowScore,
+    preamble: str,
+    options: Options,
+    cancel: CancelToken | None,
+    uri: str | None,
+) -> Suggestion | None:
+    """The first infill of the window's disputed span that changes it, passes ``check_edit`` and
+    is cut to its minimal hunks; None when no candidate does."""
+    span = disputed_span(doc, window, scored, options.threshold)
+    if span is None:
+        return None
+    a, b = span
+    text = doc.text
+    request = InfillRequest(
+        prefix=text[:a],
+        suffix=text[b:],
+        max_tokens=options.max_tokens,
+        alternatives=ALTERNATIVES,
+        single_line="\n" not in text[window.start : window.end],
+        context_tokens=options.context_tokens,
+        document=uri,
+        preamble=preamble,
+    )
+    result = engine.infill(request, cancel)
+    texts = [c.text for c in result.alternatives] or [result.text]
+    lo, hi = scoring_span(text, window)
+    old_window = text[lo:hi]
+    for new in dict.fromkeys(texts):
+        if new == text[a:b] or checks.check_edit(doc, checks.Edit(a, b, new)):
+            continue
+        new_window = text[lo:a] + new + text[b:hi]
+        hunks = minimal_hunks(old_window, new_window)
+        if not hunks:
+            continue
+        first, last = hunks[0].start, hunks[-1].end
+        tail = len(old_window) - last
+        return Suggestion(
+            lo + first,
+            lo + last,
+            new_window[first : len(new_window) - tail],
+            window,
+            scored.score,
+        )
+    return None

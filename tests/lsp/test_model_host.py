@@ -69,3 +69,22 @@ async def test_the_real_loader_reports_a_missing_model_once(tmp_path):
         await client.shutdown_session()
     finally:
         await client.stop()
+
+
+def test_shutdown_closes_the_engine_off_the_event_loop():
+    import threading
+
+    from diffusion_lsp.lsp.model_host import ModelHost
+
+    closed: list[str] = []
+
+    class Closing:  # what a remote engine has: connections and an event loop of its own
+        def close(self) -> None:
+            closed.append(threading.current_thread().name)
+
+    host = ModelHost(None, None)  # type: ignore[arg-type]
+    host.engine = Closing()  # type: ignore[assignment]
+    host.shutdown()
+    assert closed == ["diffusion-lsp-close"] and host.engine is None
+    host.shutdown()  # nothing left to close
+    assert len(closed) == 1

@@ -170,3 +170,11 @@ def test_large_texts_parse_in_chunks_to_the_same_tree():
     chunked, whole = parse(parser, data), parser.parse(data)
     assert str(chunked.root_node) == str(whole.root_node)
     assert chunked.root_node.end_byte == whole.root_node.end_byte == len(data)
+
+
+def test_the_gate_refuses_new_control_characters_but_keeps_those_already_there():
+    doc = Document('s = "a"\nt = 1\n', "python")
+    assert check_edit(doc, Edit(9, 10, "\x13")) == "it contains control characters"
+    assert check_edit(doc, Edit(13, 14, "2")) == ""
+    held = Document('s = "\x01"\n', "python")
+    assert check_edit(held, Edit(0, len(held.text), 'u = "\x01"\n')) == ""

@@ -23,6 +23,8 @@ from diffusion_lsp.engine.api import (
     ModelSpec,
     RefineRequest,
     Result,
+    ScoreRequest,
+    ScoreResult,
     Timings,
 )
 from diffusion_lsp.engine.block.cache import PrefillStats, PromptCache
@@ -196,6 +198,13 @@ class BlockDiffusionEngine:
             candidates, request.alternatives, nfe, clock, tokenize_ms, prefill_ms, denoise_ms
         )
 
+    def score(self, request: ScoreRequest, cancel: CancelToken | None = None) -> ScoreResult:
+        """How much the model wants to change each window's tokens, read from one forward over the
+        window's text as the canvas (the warm start; ``block.score``)."""
+        from diffusion_lsp.engine.block.score import score_windows
+
+        return score_windows(self, request, cancel)
+
     # -- pieces -----------------------------------------------------------------------------------
 
     @property
@@ -203,11 +212,17 @@ class BlockDiffusionEngine:
         return self.settings.pad_id if self.settings.pad_id is not None else 0
 
     def _prompt(self, request: InfillRequest | RefineRequest, suffix_cap: int) -> Prompt:
-        """The prompt for the engine's mode; inpaint clamps at most ``suffix_cap`` suffix tokens."""
+        """The prompt for the engine's mode; inpaint clamps at most ``suffix_cap`` suffix tokens.
+        The request's preamble goes in the instruction (instruct) or after the BOS (inpaint)."""
         head = self._heads.get(request.document) if request.document else None
         if self.mode == "instruct":
             return instruct_prompt(
-                self.tokenizer, request.prefix, request.suffix, request.context_tokens, head
+                self.tokenizer,
+                request.prefix,
+                request.suffix,
+                request.context_tokens,
+                head,
+                request.preamble,
             )
         suffix_ids = inpaint_suffix(self.tokenizer, request.suffix, suffix_cap)
         return inpaint_prompt(
@@ -217,6 +232,7 @@ class BlockDiffusionEngine:
             request.context_tokens,
             self.settings.bos_id,
             head,
+            request.preamble,
         )
 
     def _prefill(

@@ -23,6 +23,9 @@ INSTRUCTION = (
     "Fill in the missing code at {hole} in the code below. Reply with only the code that replaces "
     "{hole}: no explanation, no code fences, nothing repeated from before or after it."
 )
+PREAMBLE_HEADING = (
+    "The user's recent edits:"  # before a request's preamble in an instruction prompt
+)
 STICKY_SLACK = 1.25  # a sticky prefix window may exceed its token budget by this factor
 HEAD_CHARS = 160  # characters of a window's start that identify it in the next request's prefix
 BOUNDARY_MARGIN = 2  # tokens before the stable boundary that a change after it may still re-merge
@@ -96,8 +99,11 @@ def inpaint_prompt(
     budget: int,
     bos_id: int | None,
     head: str | None = None,
+    preamble: str = "",
 ) -> Prompt:
-    """Prompt = the prefix window (nearest lines, within ``budget`` less the clamped suffix)."""
+    """Prompt = the prefix window (nearest lines, within ``budget`` less the clamped suffix), after
+    the ``preamble`` (the user's recent edits; never windowed, as in the masked engine: there is no
+    instruction to put it in), which goes right after the BOS."""
     count = count_tokens(tokenizer)
     room = max(budget - len(suffix_ids), 1)
     prefix_text, _ = window(prefix, "", count, room)
@@ -105,16 +111,27 @@ def inpaint_prompt(
         prefix, prefix_text, head, lambda text: count([text])[0] <= room * STICKY_SLACK
     )
     ids, stable = _encode_with_boundary(tokenizer, prefix_text, _last_line_start(prefix_text), True)
-    if bos_id is not None and (not ids or ids[0] != bos_id):
+    if bos_id is not None and ids and ids[0] == bos_id:
+        ids, stable = ids[1:], max(0, stable - 1)
+    if preamble:
+        extra = list(tokenizer(preamble, add_special_tokens=False).input_ids)
+        ids, stable = [*extra, *ids], stable + len(extra)
+    if bos_id is not None:
         ids, stable = [bos_id, *ids], stable + 1
     return Prompt(ids, stable, suffix_ids, prefix_text[:HEAD_CHARS])
 
 
 def instruct_prompt(
-    tokenizer: Any, prefix: str, suffix: str, budget: int, head: str | None = None
+    tokenizer: Any,
+    prefix: str,
+    suffix: str,
+    budget: int,
+    head: str | None = None,
+    preamble: str = "",
 ) -> Prompt:
-    """Prompt = a user turn with the instruction and the windowed code around the hole marker,
-    then the start of the model's turn; nothing goes to the canvas but free slots."""
+    """Prompt = a user turn with the instruction and the windowed code around the hole marker (and
+    the ``preamble`` after it, ``instruct_message``), then the start of the model's turn; nothing
+    goes to the canvas but free slots."""
     count = count_tokens(tokenizer)
     prefix_text, suffix_text = window(prefix, suffix, count, budget)
     prefix_text = sticky_window(
@@ -124,7 +141,7 @@ def instruct_prompt(
         lambda text: sum(count([text, suffix_text])) <= budget * STICKY_SLACK,
     )
     head = instruct_head()
-    content = instruct_message(prefix_text, suffix_text)
+    content = instruct_message(prefix_text, suffix_text, preamble)
     text = tokenizer.apply_chat_template(
         [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
     )
@@ -142,10 +159,18 @@ def instruct_head() -> str:
     return INSTRUCTION.format(hole=HOLE) + "\n\n```\n"
 
 
-def instruct_message(prefix_text: str, suffix_text: str) -> str:
+def instruct_message(prefix_text: str, suffix_text: str, preamble: str = "") -> str:
     """The instruct-mode user message for an already windowed prefix and suffix, in plain strings:
     the one builder of the local instruct mode and the remote backend's chat mode."""
-    return instruct_head() + prefix_text + HOLE + suffix_text + "\n```"
+    return instruct_head() + prefix_text + HOLE + suffix_text + "\n```" + preamble_note(preamble)
+
+
+def preamble_note(preamble: str) -> str:
+    """A request's preamble (the user's recent edits) as the end of an instruction message, after
+    the code, so that the cached start of the prompt stays as it was; empty for no preamble."""
+    if not preamble.strip():
+        return ""
+    return f"\n\n{PREAMBLE_HEADING}\n{preamble.rstrip()}"
 
 
 def strip_fences(text: str) -> str:

@@ -22,6 +22,8 @@ from diffusion_lsp.engine.api import (
     ModelSpec,
     RefineRequest,
     Result,
+    ScoreRequest,
+    ScoreResult,
     Timings,
 )
 from diffusion_lsp.engine.candidates import (
@@ -47,6 +49,7 @@ from diffusion_lsp.engine.tokens import (
 
 MAX_DEFAULT_STEPS = 32  # when neither the request nor the checkpoint names a step count
 EXPAND_START = 4  # masks a DreamOn hole starts with (its quick start's); it grows from there
+PREAMBLE_TOKENS = 256  # the most of a request's preamble a canvas holds (its end kept)
 
 
 class MaskedDiffusionEngine:
@@ -132,7 +135,8 @@ class MaskedDiffusionEngine:
         temperature = self._temperature(request.temperature)
         samples = max(1, request.alternatives) if temperature > 0 else 1
         plan = [(n, j) for n in lengths for j in range(samples)]
-        before, after = [*self._lead, *prefix], [*suffix, *special.tail]
+        lead, tail = self.frame(request.preamble)
+        before, after = [*lead, *prefix], [*suffix, *tail]
         rows = [(before, [special.mask] * n, after) for n, _ in plan]
         canvas = build_canvas(rows, [[True] * n for n, _ in plan], special.pad, self.device)
         tokenize_ms = (time.perf_counter() - start) * 1000
@@ -186,7 +190,8 @@ class MaskedDiffusionEngine:
         delete = self._eos
         after = [*suffix, *(special.tail or (delete,))]
         first = min(EXPAND_START, budget)
-        rows = [Row([*self._lead, *prefix], [special.mask] * first, list(after)) for _ in plan]
+        lead = self.frame(request.preamble)[0]
+        rows = [Row([*lead, *prefix], [special.mask] * first, list(after)) for _ in plan]
         tokenize_ms = (time.perf_counter() - start) * 1000
         # The canvas changes length every step, so the eager denoiser runs it (the dual cache
         # plans for one fixed canvas per request).
@@ -233,7 +238,8 @@ class MaskedDiffusionEngine:
         prefix, suffix = windowed_context(
             self.tokenizer, request.prefix, request.suffix, request.context_tokens
         )
-        before, after = [*self._lead, *prefix], [*suffix, *special.tail]
+        lead, tail = self.frame(request.preamble)
+        before, after = [*lead, *prefix], [*suffix, *tail]
         tokenize_ms = (time.perf_counter() - start) * 1000
         if not span:
             return Result("", (), 0, Timings(tokenize_ms, 0.0, 0.0, tokenize_ms), ())
@@ -291,7 +297,33 @@ class MaskedDiffusionEngine:
             sample.denoise_ms,
         )
 
+    # -- score -----------------------------------------------------------------------------------
+
+    def score(self, request: ScoreRequest, cancel: CancelToken | None = None) -> ScoreResult:
+        """How much the model wants to change each window's tokens (``score.score_windows``)."""
+        from diffusion_lsp.engine.masked.score import score_windows
+
+        return score_windows(self, request, cancel)
+
     # -- helpers ---------------------------------------------------------------------------------
+
+    def frame(self, preamble: str = "") -> tuple[list[int], list[int]]:
+        """The ids every canvas row starts and ends with: the lead tokens and the preamble's ids
+        (its last ``PREAMBLE_TOKENS``, never windowed), and the tail tokens."""
+        ids = encode(self.tokenizer, preamble)[-PREAMBLE_TOKENS:] if preamble else []
+        return [*self._lead, *ids], list(self.special.tail)
+
+    def one_forward_denoiser(self) -> Denoiser:
+        """A denoiser that runs each call's whole canvas, for a single forward (scoring): the
+        engine's own where it is eager (or an oracle), else an eager ``MaskedDenoiser`` (the dual
+        cache would prefill and plan span steps for one request's canvas that never come)."""
+        from diffusion_lsp.engine.masked.denoiser import MaskedDenoiser
+
+        if self._denoiser_given or isinstance(self.denoiser, MaskedDenoiser):
+            return self.denoiser
+        if self._eager is None:
+            self._eager = MaskedDenoiser(self.model, self.shift)
+        return self._eager
 
     def _denoise(
         self,

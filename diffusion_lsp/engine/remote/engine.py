@@ -20,6 +20,8 @@ from diffusion_lsp.engine.api import (
     RefineRequest,
     RemoteSpec,
     Result,
+    ScoreRequest,
+    ScoreResult,
     Timings,
 )
 from diffusion_lsp.engine.block.prompt import strip_fences
@@ -59,7 +61,7 @@ class RemoteEngine:
     def infill(self, request: InfillRequest, cancel: CancelToken | None = None) -> Result:
         path, body = modes.infill_call(
             self.spec.mode, self.spec.fim_path, request.prefix, request.suffix,
-            request.context_tokens,
+            request.context_tokens, request.preamble,
         )  # fmt: skip
         return self._ask(
             path, body, request.max_tokens, request.temperature, request.seed,
@@ -69,10 +71,19 @@ class RemoteEngine:
     def refine(self, request: RefineRequest, cancel: CancelToken | None = None) -> Result:
         path, body = modes.refine_call(
             self.spec.mode, self.spec.fim_path, request.prefix, request.text, request.suffix,
-            request.context_tokens,
+            request.context_tokens, request.preamble,
         )  # fmt: skip
         return self._ask(
             path, body, request.max_tokens, request.temperature, request.seed, False, cancel
+        )
+
+    def score(self, request: ScoreRequest, cancel: CancelToken | None = None) -> ScoreResult:
+        """Refused, without a request: an OpenAI-compatible server gives log-probabilities only of
+        the tokens it writes, never of existing text, so next edit cannot find its windows."""
+        raise EngineError(
+            "next edit needs a local model: an OpenAI-compatible server returns no token "
+            "probabilities for existing text.",
+            "unset diffusionLsp.remote.url for next edit.",
         )
 
     def close(self) -> None:

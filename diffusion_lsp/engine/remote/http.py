@@ -88,6 +88,9 @@ class RemoteClient:
             if self._client is not None:
                 self._loop.run_until_complete(self._client.aclose())
                 self._client = None
+            # httpx's streams are async generators; finalise any the garbage collector handed to
+            # this loop, or closing it leaves their tasks pending ("Task was destroyed ...").
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
 
     def _http(self) -> httpx.AsyncClient:

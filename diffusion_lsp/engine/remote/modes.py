@@ -2,8 +2,10 @@
 per-token log-probabilities in each streamed event.
 
 - chat: ``/v1/chat/completions`` with one user turn built by ``block.prompt.instruct_message``, the
-  builder the local instruct mode uses; the reply's code fence is stripped.
-- completions: ``/v1/completions`` with the prefix as the prompt (the suffix is not sent).
+  builder the local instruct mode uses (a request's preamble ends it, ``block.prompt.preamble_note``);
+  the reply's code fence is stripped.
+- completions: ``/v1/completions`` with the prefix as the prompt (the suffix is not sent), after the
+  request's preamble (as fim's prefix is).
 - fim: the prefix and the suffix, as ``{prompt, suffix}`` (OpenAI's legacy ``suffix``, Mercury
   Coder's ``/v1/fim/completions``, llama-cpp-python's ``/v1/completions``) or, where the path ends
   in ``/infill``, as llama.cpp's ``{input_prefix, input_suffix}``.
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diffusion_lsp.engine.api import RemoteMode
-from diffusion_lsp.engine.block.prompt import instruct_message
+from diffusion_lsp.engine.block.prompt import instruct_message, preamble_note
 from diffusion_lsp.engine.tokens import window
 
 CHARS_PER_TOKEN = 3  # the remote tokenizer is unknown: windows count a token per 3 characters
@@ -38,12 +40,15 @@ def windowed(prefix: str, suffix: str, budget: int) -> tuple[str, str]:
 
 
 def infill_call(
-    mode: RemoteMode, fim_path: str, prefix: str, suffix: str, budget: int
+    mode: RemoteMode, fim_path: str, prefix: str, suffix: str, budget: int, preamble: str = ""
 ) -> tuple[str, dict[str, Any]]:
-    """(path, body without the sampling fields) that fill the hole between prefix and suffix."""
+    """(path, body without the sampling fields) that fill the hole between prefix and suffix.
+    The ``preamble`` (never windowed) ends the chat message (``instruct_message``) and starts the
+    prompt of completions and fim."""
     prefix, suffix = windowed(prefix, suffix, budget)
     if mode == "chat":
-        return "/v1/chat/completions", chat_body(instruct_message(prefix, suffix))
+        return "/v1/chat/completions", chat_body(instruct_message(prefix, suffix, preamble))
+    prefix = _before(preamble) + prefix
     if mode == "completions":
         return "/v1/completions", {"prompt": prefix}
     if fim_path.rstrip("/").endswith("/infill"):
@@ -52,16 +57,29 @@ def infill_call(
 
 
 def refine_call(
-    mode: RemoteMode, fim_path: str, prefix: str, text: str, suffix: str, budget: int
+    mode: RemoteMode,
+    fim_path: str,
+    prefix: str,
+    text: str,
+    suffix: str,
+    budget: int,
+    preamble: str = "",
 ) -> tuple[str, dict[str, Any]]:
     """(path, body) that rewrite ``text``. Only chat can show the model the text to rewrite (an
     instruction around it); completions and fim fill the region afresh from its context."""
     if mode != "chat":
-        return infill_call(mode, fim_path, prefix, suffix, budget)
+        return infill_call(mode, fim_path, prefix, suffix, budget, preamble)
     prefix, suffix = windowed(prefix, suffix, max(budget - approx_tokens([text])[0], 1))
     head = REFINE_INSTRUCTION.format(start=START, end=END) + "\n\n```\n"
-    content = head + prefix + START + text + END + suffix + "\n```"
+    content = head + prefix + START + text + END + suffix + "\n```" + preamble_note(preamble)
     return "/v1/chat/completions", chat_body(content)
+
+
+def _before(preamble: str) -> str:
+    """The preamble as the start of a completion prompt: on lines of its own."""
+    if not preamble or preamble.endswith("\n"):
+        return preamble
+    return preamble + "\n"
 
 
 def chat_body(content: str) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 server on loopback, serving a tiny random llama-architecture GGUF written here with ``gguf``.
 
 The model is random but deterministic (a fixed seed), greedy decoding never picks its end-of-text
-token (its output row is zero while the others are large), and it has a chat template, so each mode
+token or a byte token other than tab and newline (their output rows are zero while the others are
+large), so its text is printable, and it has a chat template, so each mode
 (chat, completions, fim via ``suffix``) runs end to end and long answers can be cancelled midway.
 Needs the ``remote-test`` extra (``llama-cpp-python[server]``, ``gguf``).
 """
@@ -85,6 +86,9 @@ def write_tiny_gguf(
     w.add_tensor("output_norm.weight", np.ones(dim, np.float32))
     output = weight(vocab, dim, scale=8.0)
     output[:3] = 0.0  # <unk>, <s>, </s>: logit 0, below the best of the other tokens
+    # Byte tokens too, but for tab and newline: the text is printable (the server refuses control
+    # characters in an edit, and a lone byte of 0x80 or above is not UTF-8).
+    output[[3 + b for b in range(256) if b not in (0x09, 0x0A)]] = 0.0
     w.add_tensor("output.weight", output)
     w.write_header_to_file()
     w.write_kv_data_to_file()

@@ -1,14 +1,15 @@
-"""A deterministic oracle denoiser for tests: its logits put known mass on a known answer.
+"""Deterministic oracle denoisers for tests: their logits put known mass on a known answer.
 
-It stands where a model's denoiser stands, so the sampler, the policies, length search, trimming and
-ranking can be checked for exact outputs. Not a model: it knows the answer in advance.
+They stand where a model's denoiser stands, so the sampler, the policies, length search, trimming,
+ranking and scoring can be checked for exact outputs. Not models: they know the answer in advance
+(``OracleDenoiser`` a hole's, ``ExpandingOracle`` DreamOn's, ``TargetOracle`` the whole document's).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -112,4 +113,113 @@ class ExpandingOracle:
                 logits[i, self.delete_id] = sure
             else:
                 logits[i, self.answer[j]] = math.log(0.99 * (self.vocab_size - 1) / 0.01)
+        return logits
+
+
+class TargetOracle:
+    """Knows the text a document should become, and answers every masked position with its token.
+
+    ``target_ids`` (T) are the token ids of the whole canvas the model should see, tokenized the
+    way the engine builds a canvas (``for_engine``: lead + preamble + encode(target) + tail). For
+    each row of a call, its unpadded tokens R (mask ids are holes) are aligned with T
+    (``difflib.SequenceMatcher``, ``autojunk=False``; a mask never equals anything), and each
+    position asked for gets an answer from the opcode block it falls in:
+
+    - a hole (a block whose R side is all masks): T's token at the same offset in the block, the
+      filler past its end; uniform logits if the hole is shorter than T's side of the block (the
+      answer does not fit, as ``OracleDenoiser`` says);
+    - a block that mixes masks and tokens: T's token at its offset in the block when in range,
+      else the filler; the offset counted from the block's end for a position nearer its end (a
+      mask just before an equal block lines up with T's token just before it, whatever the
+      lengths of the two sides);
+    - a position that holds a token (a refine's scoring forward asks for those): T's token at its
+      offset in its block, itself in an equal block; an equal block never holds a mask.
+
+    The answer gets probability ``confidence``, the rest is uniform over the other ids.
+    ``mask_id=None``: the positions asked for in a row are its holes (the sampler asks for the
+    masked positions only). ``calls`` counts forwards; ``shift = False`` as the other oracles.
+    """
+
+    def __init__(
+        self,
+        target_ids: Sequence[int],
+        vocab_size: int,
+        filler: int,
+        confidence: float = 0.99,
+        *,
+        mask_id: int | None = None,
+    ) -> None:
+        self.target = [int(t) for t in target_ids]
+        self.vocab_size = vocab_size
+        self.filler = filler
+        self.confidence = confidence
+        self.mask_id = mask_id
+        self.calls = 0
+        self.shift = False
+
+    @classmethod
+    def for_engine(
+        cls, engine: Any, target_text: str, preamble: str = "", confidence: float = 0.99
+    ) -> TargetOracle:
+        """The oracle for a ``MaskedDiffusionEngine`` whose document should read ``target_text``:
+        T is built as the engine frames a canvas (``engine.frame(preamble)``) around the target's
+        ids. The context window must keep the whole document for T to line up with the canvas."""
+        from diffusion_lsp.engine.tokens import encode
+
+        before, after = engine.frame(preamble)
+        special = engine.special
+        filler = special.pad if special.pad in special.filler else min(special.filler)
+        config = getattr(engine.model, "config", None)
+        vocab = getattr(config, "vocab_size", None) or len(engine.tokenizer)
+        target = [*before, *encode(engine.tokenizer, target_text), *after]
+        return cls(target, vocab, filler, confidence, mask_id=special.mask)
+
+    def answers(
+        self, row: Sequence[int], holes: set[int], asked: Sequence[int]
+    ) -> list[int | None]:
+        """The token each position in ``asked`` gets in ``row`` (None: uniform), ``holes`` the
+        positions that are masks. The pure rule the class docstring states."""
+        import difflib
+
+        r = [-1 - i if i in holes else t for i, t in enumerate(row)]  # a mask never matches
+        matcher = difflib.SequenceMatcher(None, r, self.target, autojunk=False)
+        block_of: dict[int, tuple[int, int, int, int]] = {}
+        for _, i1, i2, j1, j2 in matcher.get_opcodes():
+            for i in range(i1, i2):
+                block_of[i] = (i1, i2, j1, j2)
+        out: list[int | None] = []
+        for p in asked:
+            i1, i2, j1, j2 = block_of[p]
+            off = p - i1
+            if all(i in holes for i in range(i1, i2)):  # a hole (an equal block holds none)
+                if i2 - i1 < j2 - j1:
+                    out.append(None)  # too short for T's side
+                else:
+                    out.append(self.target[j1 + off] if off < j2 - j1 else self.filler)
+                continue
+            back = i2 - 1 - p  # mixed, or a token: from the nearer end of the block
+            j = j1 + off if off <= back else j2 - 1 - back
+            out.append(self.target[j] if j1 <= j < j2 else self.filler)
+        return out
+
+    def __call__(self, tokens: torch.Tensor, attention: torch.Tensor, rows: Rows) -> torch.Tensor:
+        import torch
+
+        self.calls += 1
+        b, pos = rows
+        logits = torch.zeros((len(b), self.vocab_size))  # [N, V]
+        sure = math.log(self.confidence * (self.vocab_size - 1) / (1 - self.confidence))
+        lengths = attention.sum(dim=1).tolist()  # [B]
+        b_list, pos_list = b.tolist(), pos.tolist()
+        for row in sorted(set(b_list)):
+            ids = tokens[row, : int(lengths[row])].tolist()
+            picks = [i for i, r in enumerate(b_list) if r == row]
+            asked = [pos_list[i] for i in picks]
+            if self.mask_id is None:
+                holes = set(asked)
+            else:
+                holes = {p for p, t in enumerate(ids) if t == self.mask_id}
+            for i, answer in zip(picks, self.answers(ids, holes, asked)):
+                if answer is not None:
+                    logits[i, answer] = sure
         return logits

@@ -31,6 +31,7 @@ from diffusion_lsp.lsp.features import Feature, feature
 from diffusion_lsp.lsp.settings import Settings
 from diffusion_lsp.lsp.settings_sections import DebounceSettings, InlineSettings
 from diffusion_lsp.region import Document, Region, inline_region
+from diffusion_lsp.region.checks import new_controls
 
 if TYPE_CHECKING:
     from diffusion_lsp.lsp.server import DiffusionLanguageServer
@@ -57,7 +58,8 @@ def suggestions(result: api.Result, region: Region, suffix: str) -> list[tuple[s
     """The result's candidates, cleaned and ranked for display, each with the candidate it came from.
 
     Single-line regions keep the first line; longer ones at most ``max_lines`` lines. Empty texts,
-    the region's own text, and texts that merely repeat what follows the cursor are dropped;
+    the region's own text, texts with control characters (``checks.new_controls``) and texts that
+    merely repeat what follows the cursor are dropped;
     candidates that parse in place come first, each group keeping the engine's order.
     """
     hint = region.length_hint
@@ -72,6 +74,8 @@ def suggestions(result: api.Result, region: Region, suffix: str) -> list[tuple[s
         text = text.rstrip() if "\n" in text else text
         if not text.strip() or text == region.text or any(text == t for t, _ in out):
             continue
+        if new_controls(region.text, text):
+            continue  # never typed in code: a model that has not learned its vocabulary
         if following.startswith(text.strip()):
             continue  # it only repeats the code after the cursor
         out.append((text, cand))

@@ -21,6 +21,7 @@ from diffusion_lsp.engine.api import (
     ModelSpec,
     RefineRequest,
     RemoteSpec,
+    ScoreRequest,
 )
 from diffusion_lsp.engine.block.prompt import instruct_message
 from diffusion_lsp.engine.remote import RemoteEngine, connect
@@ -79,6 +80,33 @@ def test_chat_mode_sends_the_instruct_message_and_matches_a_direct_request(llama
     assert result.text  # the tiny model never ends its answer early
     assert len(result.confidence) == want["usage"]["completion_tokens"]
     assert all(0.0 < p <= 1.0 for p in result.confidence)
+
+
+def test_the_preamble_reaches_the_server_in_the_chat_message(llama):
+    preamble = "# recent edit: add returns a + b"
+    result = infill(engine(llama, "chat"), preamble=preamble)
+    content = instruct_message(PREFIX, SUFFIX, preamble)
+    assert content.endswith(preamble)
+    want = direct(
+        llama.url,
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": content}], "max_tokens": 12, "temperature": 0},
+    )
+    assert result.text == want["choices"][0]["message"]["content"]
+
+
+def test_score_is_refused_without_a_request():
+    class NoNetwork:
+        spec = RemoteSpec(url="http://127.0.0.1:9")
+        url = spec.url
+
+        def __getattr__(self, name):
+            raise AssertionError(f"score touched the client: {name}")
+
+    eng = RemoteEngine(NoNetwork(), "m")
+    with pytest.raises(EngineError, match="local model") as caught:
+        eng.score(ScoreRequest("x = 1\n", ((0, 5),)))
+    assert caught.value.fix == "unset diffusionLsp.remote.url for next edit."
 
 
 def test_completions_mode_sends_only_the_prefix(llama):

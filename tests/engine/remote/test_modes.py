@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from diffusion_lsp.engine.block.prompt import HOLE, INSTRUCTION, instruct_message
+from diffusion_lsp.engine.block.prompt import HOLE, INSTRUCTION, PREAMBLE_HEADING, instruct_message
 from diffusion_lsp.engine.remote import modes
 from diffusion_lsp.engine.remote.http import base_url, is_loopback, server_message
 
@@ -134,3 +134,31 @@ def test_urls_and_messages():
     assert server_message('{"error": {"message": "bad model"}}') == "bad model"
     assert server_message('{"detail": "Not Found"}') == "Not Found"
     assert server_message("plain text") == "plain text"
+
+
+PREAMBLE = "# recent edit: renamed count to total"
+
+
+def test_the_preamble_ends_the_chat_message_and_starts_the_completion_prompt():
+    _, body = modes.infill_call("chat", "", PREFIX, SUFFIX, 2048, PREAMBLE)
+    content = body["messages"][0]["content"]
+    assert content == instruct_message(PREFIX, SUFFIX, PREAMBLE)
+    assert content.endswith(f"{PREAMBLE_HEADING}\n{PREAMBLE}")
+    assert content.startswith(instruct_message(PREFIX, SUFFIX))  # the code part as without it
+    _, body = modes.refine_call("chat", "", PREFIX, "2", SUFFIX, 2048, PREAMBLE)
+    assert body["messages"][0]["content"].endswith(f"{PREAMBLE_HEADING}\n{PREAMBLE}")
+    assert modes.infill_call("completions", "", PREFIX, SUFFIX, 2048, PREAMBLE) == (
+        "/v1/completions",
+        {"prompt": PREAMBLE + "\n" + PREFIX},
+    )
+    assert modes.infill_call("fim", "/infill", PREFIX, SUFFIX, 2048, PREAMBLE)[1] == {
+        "input_prefix": PREAMBLE + "\n" + PREFIX,
+        "input_suffix": SUFFIX,
+    }
+
+
+def test_the_preamble_is_never_windowed():
+    prefix = "".join(f"line_{i} = {i}\n" for i in range(1000)) + "z = "
+    long = "".join(f"# edit {i}\n" for i in range(100))
+    _, body = modes.infill_call("completions", "", prefix, "", 16, long)
+    assert body["prompt"].startswith(long) and body["prompt"].endswith("z = ")

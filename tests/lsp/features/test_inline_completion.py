@@ -154,6 +154,12 @@ def test_candidates_are_cut_deduplicated_filtered_and_ranked_by_parsing():
     assert multi == ["a\nb"]
 
 
+def test_candidates_with_control_characters_are_dropped():
+    # A remote llama.cpp server with random weights answered text like this in a real Neovim.
+    res = result('cou\x13`"Q*', "count\t= 0", "x\x7f")
+    assert inline.candidate_texts(res, region(), suffix="") == ["count\t= 0"]
+
+
 def test_cache_answers_only_for_a_typed_prefix_at_the_anchor():
     shown = Shown(text="ab\ncd", anchor=2, replaced="", texts=("xyz", "xq", "z"))
     assert inline.from_cache(shown, "abx\ncd", 3) == ["yz", "q"]

@@ -12,6 +12,8 @@
 //   DIFFUSION_LSP_E2E_ENV     JSON object added to the server's environment
 //   DIFFUSION_LSP_E2E_PYTHON  Python that makes the tiny model (default: <repo>/.venv/bin/python)
 //   DIFFUSION_LSP_E2E_MODEL   a model directory to use instead of making the tiny model
+//   DIFFUSION_LSP_E2E_SETTINGS  JSON object of diffusionLsp settings for the model-backed part,
+//                             instead of the tiny model's (e.g. {"remote": {"url": ...}})
 //   DIFFUSION_LSP_E2E_SCREENSHOT  where to save the ghost-text screenshot
 //   CHROMIUM                  the browser (default: /usr/bin/chromium)
 import { execFileSync, spawn } from 'node:child_process';
@@ -146,6 +148,15 @@ async function expectedCompletion(file, settings) {
   }
 }
 
+/** `{remote: {url}}` as `[["diffusionLsp.remote.url", url]]`: VS Code's settings are one key each. */
+function settingEntries(settings, prefix = 'diffusionLsp') {
+  return Object.entries(settings).flatMap(([key, value]) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? settingEntries(value, `${prefix}.${key}`)
+      : [[`${prefix}.${key}`, value]],
+  );
+}
+
 /** Writes the workspace settings; code-server picks a change up (a `server.*` change restarts). */
 function writeWorkspaceSettings(workspace, settings, argv = serverArgv) {
   writeFileSync(
@@ -154,7 +165,7 @@ function writeWorkspaceSettings(workspace, settings, argv = serverArgv) {
       {
         'diffusionLsp.server.command': argv,
         'diffusionLsp.server.env': serverEnv,
-        ...Object.fromEntries(Object.entries(settings).map(([key, value]) => [`diffusionLsp.${key}`, value])),
+        ...Object.fromEntries(settingEntries(settings)),
       },
       null,
       2,
@@ -497,7 +508,9 @@ async function main() {
   let codeServerHandle;
   let browser;
   try {
-    const settings = serverSettings(makeModel(work));
+    const settings = process.env.DIFFUSION_LSP_E2E_SETTINGS
+      ? JSON.parse(process.env.DIFFUSION_LSP_E2E_SETTINGS)
+      : serverSettings(makeModel(work));
     const { workspace, file } = writeWorkspace(work, settings);
 
     log(`asking the server for the expected completion at ${INLINE_LINE}:${INLINE_COLUMN}`);
