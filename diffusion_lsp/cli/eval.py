@@ -1,5 +1,6 @@
 """``diffusion-lsp eval``: infill quality and latency on held-out holes, HumanEval-Infilling, the
-editor-pauses set; ``eval calibrate`` fits the hole-length bias (CAL) and measures what it gains."""
+editor-pauses set; ``eval calibrate`` fits the hole-length bias (CAL) and measures what it gains;
+``eval next-edit`` scores the next-edit pipeline on refactorings of held-out files."""
 
 from __future__ import annotations
 
@@ -67,6 +68,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     e.add_argument("--timeout", type=float, default=10.0, help="seconds per program")
     e.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per program")
+    _add_next_edit(sub)
+
+
+def _add_next_edit(sub: Any) -> None:
+    from diffusion_lsp.eval.next_edit_cases import KINDS
+
+    n = sub.add_parser(
+        "next-edit",
+        help="next-edit suggestions on refactorings of held-out files (or your before/after pairs)",
+    )
+    n.add_argument("--model", help="checkpoint directory or hub id (default: the embedded model)")
+    n.add_argument("--device", default="auto")
+    n.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    n.add_argument("--cases", type=int, default=20, help="cases per kind")
+    n.add_argument("--kinds", default=",".join(KINDS), help="comma list of " + ", ".join(KINDS))
+    n.add_argument(
+        "--pairs",
+        help="a directory of NAME.before.EXT / NAME.after.EXT (and NAME.edit.EXT) files: "
+        "use these cases instead (docs/benchmarks.md)",
+    )
+    n.add_argument(
+        "folders",
+        nargs="*",
+        help="make cases from the held-out Python files of these folders (default: the standard library and installed packages)",
+    )
+    n.add_argument("--heldout-permille", type=int, default=10)
+    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--context-tokens", type=int, default=1024)
+    n.add_argument(
+        "--threshold", type=float, help="a window's score to reach (default: the server's)"
+    )
+    n.add_argument("--json", help="write the summary and per-case results to this file")
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -86,6 +119,14 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.suite == "next-edit":
+        from diffusion_lsp.engine.api import EngineError
+
+        try:
+            return _next_edit(args)
+        except (OSError, ValueError, EngineError) as exc:
+            print(f"diffusion-lsp eval: {exc}", file=sys.stderr)
+            return 2
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     bad = [s for s in settings if s not in ("oracle", "realistic")]
     if bad:
@@ -326,4 +367,45 @@ def _pauses(args: argparse.Namespace) -> int:
             ],
         },
     )
+    return 0
+
+
+def _next_edit(args: argparse.Namespace) -> int:
+    from dataclasses import asdict, replace
+
+    from tqdm.auto import tqdm
+
+    from diffusion_lsp.eval.next_edit import format_table, run
+    from diffusion_lsp.eval.next_edit_cases import KINDS, make_cases
+    from diffusion_lsp.eval.next_edit_pairs import load_pairs
+    from diffusion_lsp.region.next_edit import Options
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        print(f"diffusion-lsp eval: unknown kind {bad[0]!r} ({', '.join(KINDS)})", file=sys.stderr)
+        return 2
+    if args.pairs:
+        cases = load_pairs(args.pairs)
+    else:
+        from diffusion_lsp.train.corpus import build_corpus, default_roots
+
+        corpus = build_corpus(
+            args.folders or default_roots(),
+            heldout_permille=args.heldout_permille,
+            max_bytes=2_000_000_000,
+        )
+        files = [(f.path, f.language, f.text) for f in corpus.heldout]
+        cases = make_cases(files, kinds, args.cases, seed=args.seed)
+    if not cases:
+        print("diffusion-lsp eval: no next-edit cases", file=sys.stderr)
+        return 2
+    engine, _ = _load(args)
+    options = replace(Options(), context_tokens=args.context_tokens)
+    if args.threshold is not None:
+        options = replace(options, threshold=args.threshold)
+    with tqdm(total=len(cases), desc="next-edit", disable=None) as bar:
+        report = run(engine, cases, options, progress=bar.update)
+    print(format_table(report["summary"]))
+    _write_json(args, {"cases": len(cases), "options": asdict(options), **report})
     return 0
