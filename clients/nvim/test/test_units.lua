@@ -147,4 +147,15 @@ return function(H)
     H.eq(nil, inline.ghost_from_item(bufnr, 'utf-16', item, 0, 3), 'a mismatching item is dropped')
     vim.api.nvim_buf_delete(bufnr, { force = true })
   end)
+
+  H.test('an item with a control character (not tab or a line break) is never shown', function()
+    local bufnr = vim.api.nvim_create_buf(true, false)
+    vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, { 'x = ' })
+    for _, text in ipairs({ '1\0', 'a\19b', '\1', 'y\127', 'z\nw\27' }) do
+      H.eq(nil, inline.ghost_from_item(bufnr, 'utf-16', { insertText = text }, 0, 4), vim.inspect(text))
+    end
+    H.eq({ text = '1\t+ 2\r\n3', row = 0, start_col = 4, end_col = 4 },
+      inline.ghost_from_item(bufnr, 'utf-16', { insertText = '1\t+ 2\r\n3' }, 0, 4), 'tab and line breaks kept')
+    vim.api.nvim_buf_delete(bufnr, { force = true })
+  end)
 end

@@ -53,13 +53,18 @@ end
 
 -- Suggestions -------------------------------------------------------------------------------------
 
+--- C0 control characters and DEL, less tab, line feed and carriage return: never code, but a model
+--- that has not learned its vocabulary can send them, and a NUL makes every vim.fn call on the text
+--- fail (E976).
+local CONTROL = '[%z\1-\8\11\12\14-\31\127]'
+
 --- Converts one InlineCompletionItem into a ghost at (row, col), or nil when it cannot be shown there.
 function M.ghost_from_item(bufnr, encoding, raw, row, col)
   local text = raw.insertText
   if type(text) == 'table' then
     text = text.value
   end
-  if type(text) ~= 'string' then
+  if type(text) ~= 'string' or text:find(CONTROL) then
     return nil
   end
   local line = get_line(bufnr, row)
@@ -245,6 +250,23 @@ local function show(bufnr, st, index)
   st.expect = { tick = api.nvim_buf_get_changedtick(bufnr), row = ghost.row, col = ghost.start_col }
 end
 
+--- Reports `message` on one line once insert mode is left: a message in insert mode that brings up the
+--- hit-enter prompt (an error's traceback does) ends the insert's undo step, so the typing around
+--- it would take two `u` to undo.
+local function report_after_insert(bufnr, message)
+  message = 'diffusion_lsp: ' .. (message:match('^[^\n]*') or message)
+  local function report()
+    vim.notify(message, vim.log.levels.ERROR)
+  end
+  if not in_insert_mode() then
+    report()
+    return
+  end
+  api.nvim_create_autocmd('InsertLeave', { buffer = bufnr, once = true, callback = function()
+    vim.schedule(report)
+  end })
+end
+
 local function on_response(bufnr, st, request, err, result)
   if st.pending ~= request then
     return -- superseded by a newer request
@@ -269,7 +291,12 @@ local function on_response(bufnr, st, request, err, result)
     return
   end
   st.items = items
-  show(bufnr, st, 1)
+  local drawn, draw_err = pcall(show, bufnr, st, 1)
+  if not drawn then
+    clear_extmark(bufnr, st)
+    st.items, st.index, st.expect = {}, 0, nil
+    report_after_insert(bufnr, 'could not show the suggestion: ' .. tostring(draw_err))
+  end
 end
 
 --- Asks the server for a suggestion at the cursor now. `kind`: 1 invoked, 2 automatic.
