@@ -40,14 +40,29 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, [int(t) for t in types]
 
 
+FIM_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+
+
 def write_tiny_gguf(
-    path: str | Path, dim: int = 64, layers: int = 2, heads: int = 4, ff: int = 128, seed: int = 0
+    path: str | Path,
+    dim: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    ff: int = 128,
+    seed: int = 0,
+    fim: bool = False,
 ) -> Path:
-    """A random llama model of ``dim`` width and ``layers`` blocks at ``path`` (float32)."""
+    """A random llama model of ``dim`` width and ``layers`` blocks at ``path`` (float32).
+
+    ``fim``: the vocabulary ends in Qwen-style fill-in-the-middle tokens, named in the metadata, as
+    llama.cpp's own server needs for ``/infill``."""
     import numpy as np
-    from gguf import GGUFWriter
+    from gguf import GGUFWriter, TokenType
 
     tokens, scores, types = vocabulary()
+    if fim:
+        tokens, scores = [*tokens, *FIM_TOKENS], [*scores, 0.0, 0.0, 0.0]
+        types = [*types, *[int(TokenType.CONTROL)] * len(FIM_TOKENS)]
     vocab = len(tokens)
     rng = np.random.default_rng(seed)
 
@@ -73,6 +88,10 @@ def write_tiny_gguf(
     w.add_eos_token_id(2)
     w.add_unk_token_id(0)
     w.add_add_bos_token(True)
+    if fim:
+        first = len(tokens) - len(FIM_TOKENS)
+        for i, key in enumerate(("fim_pre", "fim_suf", "fim_mid")):
+            w.add_uint32(f"tokenizer.ggml.{key}_token_id", first + i)
     w.add_chat_template(CHAT_TEMPLATE)
     w.add_tensor("token_embd.weight", weight(vocab, dim, scale=1.0 * np.sqrt(dim)))
     for i in range(layers):
@@ -89,6 +108,8 @@ def write_tiny_gguf(
     # Byte tokens too, but for tab and newline: the text is printable (the server refuses control
     # characters in an edit, and a lone byte of 0x80 or above is not UTF-8).
     output[[3 + b for b in range(256) if b not in (0x09, 0x0A)]] = 0.0
+    if fim:
+        output[len(tokens) - len(FIM_TOKENS) :] = 0.0
     w.add_tensor("output.weight", output)
     w.write_header_to_file()
     w.write_kv_data_to_file()
