@@ -1,5 +1,6 @@
-"""``MaskedDiffusionEngine.score``: strided masks over each window, every row in one denoiser call,
-exact against the target oracle, and the real tiny models' shapes and bounds."""
+"""``MaskedDiffusionEngine.score``: strided masks over the windows, windows close together in one
+canvas, every row in one denoiser call, exact against the target oracle, and the real tiny models'
+shapes and bounds."""
 
 from __future__ import annotations
 
@@ -105,6 +106,50 @@ def test_each_window_has_stride_rows_and_masks_every_token_once(oracle_engine, m
         row += rows
 
 
+LINES = "def f(value):\n    a = x + 1\n    b = a * 2\n    return x - b\n"
+LINES_TARGET = LINES.replace("x", "value")
+
+
+def _line_windows(text):
+    """Each body line from the line break before it, as region.next_edit scores them."""
+    starts = [i for i, c in enumerate(text) if c == "\n"][:-1]
+    return tuple((a, text.index("\n", a + 1)) for a in starts)
+
+
+def test_windows_close_together_share_one_canvas_of_stride_rows(masked_engine):
+    spy = Spy(TargetOracle.for_engine(masked_engine, LINES_TARGET))
+    engine = _with(masked_engine, spy)
+    windows = _line_windows(LINES)
+    result = engine.score(ScoreRequest(LINES, windows, stride=4))
+    ((tokens, attention, _),) = spy.seen
+    sizes = [len(encode(masked_engine.tokenizer, LINES[a:b])) for a, b in windows]
+    assert tokens.shape[0] == 4 < sum(min(4, n) for n in sizes)  # one canvas, not one per window
+    mask = masked_engine.special.mask
+    masked = [((tokens[k] == mask) & attention[k]).nonzero().flatten().tolist() for k in range(4)]
+    every = sorted(p for m in masked for p in m)
+    assert len(every) == len(set(every)) == sum(sizes)  # each window token masked once
+    assert all(b - a >= 4 for m in masked for a, b in zip(m, m[1:]))  # stride apart in a row
+    # the stale uses, and only they, disagree
+    stale = [
+        LINES[t.start : t.end] for w in result.windows for t in w.tokens if t.disagreement > 0.5
+    ]
+    assert stale == [" x", " x"]
+    assert result.windows[1].score < 1e-6
+
+
+def test_windows_far_apart_or_overlapping_get_canvases_of_their_own(masked_engine, monkeypatch):
+    tok = masked_engine.tokenizer
+    windows = _line_windows(LINES)
+    ids = [encode(tok, LINES[a:b]) for a, b in windows]
+    assert len(score_module._group(tok, LINES, windows, ids)) == 1
+    overlapping = (windows[0], (windows[0][0] + 1, windows[1][1]))
+    two = [encode(tok, LINES[a:b]) for a, b in overlapping]
+    assert len(score_module._group(tok, LINES, overlapping, two)) == 2
+    monkeypatch.setattr(score_module, "MAX_GAP_TOKENS", 0)
+    apart = (windows[0], windows[2])  # a line between them
+    assert len(score_module._group(tok, LINES, apart, [ids[0], ids[2]])) == 2
+
+
 def test_too_many_rows_run_in_chunks_and_score_the_same(oracle_engine, monkeypatch):
     engine, oracle, _ = oracle_engine
     request = ScoreRequest(DOC, ((0, len(DOC)), (X, X + 1), (PLUS, PLUS + 4)), stride=4)
@@ -186,7 +231,8 @@ def test_the_preamble_survives_a_tiny_context_and_is_capped_at_its_end(masked_en
 def test_the_tiny_models_score_in_one_forward_within_bounds(request, which):
     engine = request.getfixturevalue(which)
     text = "def add(a, b):\n    return a + b\n\nprint(add(1, 2))\n"
-    windows = ((0, 14), (15, 31), (text.index("print"), len(text)), (19, 20))
+    # (0, 14) and (2, 31) overlap, so each has a canvas; (19, 20) shares one with the print line
+    windows = ((0, 14), (2, 31), (text.index("print"), len(text)), (19, 20))
     forwards = []
     hook = engine.model.model.register_forward_hook(lambda *_: forwards.append(1))
     try:
@@ -200,8 +246,15 @@ def test_the_tiny_models_score_in_one_forward_within_bounds(request, which):
         assert all(0.0 <= t.disagreement <= 1.0 for t in window.tokens)
         assert window.score == max(t.disagreement for t in window.tokens)
         assert all(t.top not in ("[MASK]", "<|mask|>") for t in window.tokens)
-    # padding the rows to one canvas changes nothing: each window alone scores the same
+    # padding the rows to one batch changes nothing: a window with a canvas of its own scores as
+    # it does alone (windows that share a canvas see each other's masks, so they may differ)
+    ids = [encode(engine.tokenizer, text[a:b]) for a, b in windows]
+    canvases = score_module._group(engine.tokenizer, text, windows, ids)
+    own = {c.pieces[0][0] for c in canvases if len(c.pieces) == 1}
+    assert len(own) >= 2
     for w, window in zip(windows, together.windows):
+        if windows.index(w) not in own:
+            continue
         alone = engine.score(ScoreRequest(text, (w,), stride=3)).windows[0]
         assert [t.top for t in alone.tokens] == [t.top for t in window.tokens]
         assert [t.disagreement for t in alone.tokens] == pytest.approx(
