@@ -130,9 +130,17 @@ return function(H, opts)
     else
       H.eq(RENAMED[2], screen(row + 1, 1, #RENAMED[2]), 'the line as it will read, below line 2')
     end
+    -- Fed keys run when Neovim next reads its input, which a loaded machine may delay past the
+    -- next line: wait for what each key does (its result is checked exactly below).
     H.feed('<M-g>')
+    pcall(H.wait_for, 'jump', function()
+      return vim.deep_equal({ 2, edit.col }, api.nvim_win_get_cursor(0))
+    end, 5000)
     H.eq({ 2, edit.col }, api.nvim_win_get_cursor(0), 'jump: the cursor at the edit')
     H.feed('<M-a>')
+    pcall(H.wait_for, 'accept', function()
+      return vim.deep_equal(RENAMED, lines(bufnr))
+    end, 5000)
     H.eq(RENAMED, lines(bufnr), 'accept: the buffer is the renamed function')
     H.eq(0, #marks(bufnr), 'the preview is gone')
   end)
