@@ -282,6 +282,14 @@ def _starts(lines: list[str]) -> list[int]:
     return starts
 
 
+def changed_span(old: str, new: str) -> tuple[int, int, int]:
+    """``(start, old_end, new_end)``: ``old[start:old_end]`` became ``new[start:new_end]``, the
+    common prefix and suffix left out (the prefix as long as possible), by slice comparisons."""
+    head = _common_prefix(old, new)
+    tail = _common_suffix(old, new, head)
+    return head, len(old) - tail, len(new) - tail
+
+
 def _common_prefix(a: str, b: str) -> int:
     n = min(len(a), len(b))
     lo, hi = 0, n  # binary search on slices: C-speed comparisons, O(n log n) at worst

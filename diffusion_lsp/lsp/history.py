@@ -20,32 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from diffusion_lsp.region.next_edit import LastEdit
+from diffusion_lsp.textops import changed_span
 
 GROUP_GAP_S = 1.0  # a change this long after the group's last one starts a new group
 NEAR_CHARS = 3  # characters between a change and a group's span that still count as adjacent
 KEEP = 5  # closed groups kept per document
-
-
-def changed_span(old: str, new: str) -> tuple[int, int, int]:
-    """``(start, old_end, new_end)``: ``old[start:old_end]`` became ``new[start:new_end]``, the
-    common prefix and suffix left out (the prefix as long as possible)."""
-    limit = min(len(old), len(new))
-    lo, hi = 0, limit  # the longest common prefix is in [lo, hi]
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if old[lo:mid] == new[lo:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    prefix = lo
-    lo, hi = 0, limit - prefix  # the longest common suffix (not overlapping the prefix)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if old[len(old) - mid : len(old) - lo] == new[len(new) - mid : len(new) - lo]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return prefix, len(old) - lo, len(new) - lo
 
 
 @dataclass

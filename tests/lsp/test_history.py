@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 
-from diffusion_lsp.lsp.history import GROUP_GAP_S, KEEP, EditHistory, changed_span
+from diffusion_lsp.lsp.history import GROUP_GAP_S, KEEP, EditHistory
 from diffusion_lsp.region.next_edit import LastEdit
+from diffusion_lsp.textops import changed_span
 
 URI = "file:///work/f.py"
 TEXT = "def f(x):\n    y = x + 1\n    return y * x\n"
