@@ -138,20 +138,7 @@ local function state_of(bufnr)
   return st
 end
 
-local function stop_timer(st)
-  if st.timer then
-    st.timer:stop()
-    st.timer:close()
-    st.timer = nil
-  end
-end
-
-local function cancel_pending(st)
-  if st.pending then
-    pcall(server.cancel_request, st.pending.client, st.pending.id)
-    st.pending = nil
-  end
-end
+local stop_timer, cancel_pending = server.stop_timer, server.cancel_pending
 
 local function clear_extmark(bufnr, st)
   if st.extmark then

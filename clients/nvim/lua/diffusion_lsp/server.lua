@@ -81,6 +81,23 @@ function M.cancel_request(client, request_id)
   return client.cancel_request(request_id)
 end
 
+--- Stops and closes `st.timer` (a feature's per-buffer debounce timer), if it has one.
+function M.stop_timer(st)
+  if st.timer then
+    st.timer:stop()
+    st.timer:close()
+    st.timer = nil
+  end
+end
+
+--- Cancels `st.pending` (a feature's request in flight for a buffer: `{client, id}`), if any.
+function M.cancel_pending(st)
+  if st.pending then
+    pcall(M.cancel_request, st.pending.client, st.pending.id)
+    st.pending = nil
+  end
+end
+
 function M.notify(client, method, params)
   if has_011 then
     return client:notify(method, params)
