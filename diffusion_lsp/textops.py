@@ -217,7 +217,7 @@ def minimal_hunks(old: str, new: str) -> list[Hunk]:
     are bounded (``LINE_DIFF_CAP``, ``CHAR_DIFF_CAP``): past the caps the changed middle is found by
     trimming the common prefix and suffix, so the cost stays linear on pathological input.
     """
-    head = _common_prefix(old, new)
+    head = common_prefix(old, new)
     tail = _common_suffix(old, new, head)
     if head == len(old) and head == len(new):
         return []
@@ -256,7 +256,7 @@ def minimal_hunks(old: str, new: str) -> list[Hunk]:
 def _char_block(a_text: str, b_text: str, a0: int, emit) -> None:
     """Hunks for one changed block: a character diff when it is small enough and similar."""
     if len(a_text) * len(b_text) > CHAR_DIFF_CAP:
-        head = _common_prefix(a_text, b_text)
+        head = common_prefix(a_text, b_text)
         tail = _common_suffix(a_text, b_text, head)
         while _inside_crlf(a_text, head) or _inside_crlf(b_text, head):
             head -= 1
@@ -285,12 +285,13 @@ def _starts(lines: list[str]) -> list[int]:
 def changed_span(old: str, new: str) -> tuple[int, int, int]:
     """``(start, old_end, new_end)``: ``old[start:old_end]`` became ``new[start:new_end]``, the
     common prefix and suffix left out (the prefix as long as possible), by slice comparisons."""
-    head = _common_prefix(old, new)
+    head = common_prefix(old, new)
     tail = _common_suffix(old, new, head)
     return head, len(old) - tail, len(new) - tail
 
 
-def _common_prefix(a: str, b: str) -> int:
+def common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix of ``a`` and ``b``."""
     n = min(len(a), len(b))
     lo, hi = 0, n  # binary search on slices: C-speed comparisons, O(n log n) at worst
     while lo < hi:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from diffusion_lsp.engine.api import TokenScore, WindowScore
 from diffusion_lsp.engine.tokens import decode
+from diffusion_lsp.textops import common_prefix
 
 if TYPE_CHECKING:
     import torch
@@ -59,17 +60,9 @@ def token_spans(
     for i in range(len(ids)):
         so_far = decode(tokenizer, list(ids[: i + 1]))
         split = so_far.endswith("\ufffd") and not text[: len(so_far)].endswith("\ufffd")
-        whole = _common_prefix(so_far.rstrip("\ufffd") if split else so_far, text)
+        whole = common_prefix(so_far.rstrip("\ufffd") if split else so_far, text)
         start = min(done, whole)  # a token that completes a split character starts at it
         end = min(len(text), whole + 1) if split else whole
         spans.append((start + offset, max(end, start) + offset))
         done = whole
     return spans
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n

@@ -22,21 +22,9 @@ import os
 from diffusion_lsp.eval.languages import language_of
 from diffusion_lsp.eval.next_edit import NO_EDIT, Case, Site
 from diffusion_lsp.region.next_edit import LastEdit
+from diffusion_lsp.textops import changed_span
 
 PAIR = "pair"
-
-
-def _trim(a: str, b: str) -> tuple[int, int]:
-    """(common prefix length, common suffix length) of two strings; the suffix never reaches into
-    the prefix."""
-    p = 0
-    n = min(len(a), len(b))
-    while p < n and a[p] == b[p]:
-        p += 1
-    s = 0
-    while s < n - p and a[-1 - s] == b[-1 - s]:
-        s += 1
-    return p, s
 
 
 def hunks(old: str, new: str) -> list[Site]:
@@ -60,27 +48,16 @@ def hunks(old: str, new: str) -> list[Site]:
             groups.append((i1, i2, j1, j2))
     for i1, i2, j1, j2 in groups:
         old_part, new_part = old[a_at[i1] : a_at[i2]], new[b_at[j1] : b_at[j2]]
-        p, s = _trim(old_part, new_part)
-        out.append(
-            Site(
-                a_at[i1] + p,
-                a_at[i2] - s,
-                new_part[p : len(new_part) - s],
-            )
-        )
+        p, old_end, new_end = changed_span(old_part, new_part)
+        out.append(Site(a_at[i1] + p, a_at[i1] + old_end, new_part[p:new_end]))
     return out
-
-
-def _single_edit(old: str, new: str) -> tuple[int, str, str]:
-    """The one span that turns ``old`` into ``new``: (start, old text, new text)."""
-    p, s = _trim(old, new)
-    return p, old[p : len(old) - s], new[p : len(new) - s]
 
 
 def case_of_pair(name: str, before: str, after: str, edit: str | None, language: str) -> Case:
     """One case from a pair (and the optional text after the user's edit)."""
     if edit is not None:
-        start, old, new = _single_edit(before, edit)
+        start, old_end, new_end = changed_span(before, edit)
+        old, new = before[start:old_end], edit[start:new_end]
         if old == new:
             raise ValueError(f"{name}: the edit file equals the before file")
         edited, expected = edit, hunks(edit, after)
