@@ -171,6 +171,7 @@ class TokenScore:
     end: int
     disagreement: float
     top: str
+    logprob: float = 0.0  # log p(this token) where it was masked (the warm start: in the canvas)
 
 
 @dataclass(frozen=True)

@@ -16,23 +16,27 @@ if TYPE_CHECKING:
 
 def disagreements(
     logits: torch.Tensor, current: Sequence[int], banned: Collection[int]
-) -> tuple[list[float], list[int]]:
+) -> tuple[list[float], list[int], list[float]]:
     """logits [N, V] at N existing tokens ``current``: each token's ``p(top) - p(token)`` (0 when
-    it is the top) and the top id, ``banned`` ids never the top (they get no probability)."""
+    it is the top), the top id and ``log p(token)``, ``banned`` ids never the top (they get no
+    probability)."""
     import torch
 
     logits = logits.float().clone()  # [N, V]
     vocab = logits.shape[1]
     ban = torch.tensor(sorted(b for b in banned if 0 <= b < vocab), dtype=torch.long)
     logits[:, ban.to(logits.device)] = float("-inf")
-    probs = logits.softmax(-1)  # [N, V]
+    logprobs = logits.log_softmax(-1)  # [N, V]
+    probs = logprobs.exp()
     ids = torch.tensor(list(current), dtype=torch.long, device=logits.device)  # [N]
     inside = ids < vocab
     p_current = probs.gather(1, ids.clamp(max=vocab - 1)[:, None]).squeeze(1)  # [N]
     p_current = torch.where(inside, p_current, torch.zeros_like(p_current))
     p_top, top = probs.max(-1)  # [N]
     gap = torch.where(top == ids, torch.zeros_like(p_top), p_top - p_current).clamp(0, 1)
-    return gap.tolist(), top.tolist()
+    lp = logprobs.gather(1, ids.clamp(max=vocab - 1)[:, None]).squeeze(1)  # [N]
+    lp = torch.where(inside, lp, torch.full_like(lp, float("-inf"))).clamp(min=-1e4)
+    return gap.tolist(), top.tolist(), lp.tolist()
 
 
 def window_score(
@@ -40,11 +44,13 @@ def window_score(
     spans: Sequence[tuple[int, int]],
     gaps: Sequence[float],
     tops: Sequence[int],
+    logprobs: Sequence[float],
 ) -> WindowScore:
-    """A window's ``WindowScore``: its tokens (offsets, disagreement, the top token's text), the
-    largest disagreement its score."""
+    """A window's ``WindowScore``: its tokens (offsets, disagreement, the top token's text, log
+    probability), the largest disagreement its score."""
     tokens = tuple(
-        TokenScore(s, e, g, decode(tokenizer, [t])) for (s, e), g, t in zip(spans, gaps, tops)
+        TokenScore(s, e, g, decode(tokenizer, [t]), lp)
+        for (s, e), g, t, lp in zip(spans, gaps, tops, logprobs)
     )
     return WindowScore(max((t.disagreement for t in tokens), default=0.0), tokens)
 

@@ -6,9 +6,10 @@ offsets; none for the no-edit kind). ``run`` puts every case through the product
 ``region.next_edit.suggest``, and scores the one suggestion it returns (or none):
 
 - location: the suggestion overlaps an expected site (``next_edit_metrics.overlaps``);
-- exact: applying it gives exactly ``edited`` with one expected site applied;
+- exact: applying it gives exactly ``edited`` with the expected sites it touches applied (one
+  or more: a statement that uses a renamed name twice is renamed in one suggestion);
 - delta-chrF: Zed's edit-prediction score (``next_edit_metrics.delta_chr_f``) of the suggestion's
-  edit against each site's edit, the best of them (for a no-edit case, against no edit at all);
+  edit against each site's edit (and the touched sites' together), the best of them (for a no-edit case, against no edit at all);
 - latency: the ``suggest`` call in ms.
 
 Aggregates, per kind and over all edit cases: location accuracy, exact match, mean delta-chrF, the
@@ -81,9 +82,12 @@ def score(case: Case, suggestion: Any | None, latency_ms: float = 0.0) -> CaseRe
         s, e, new = suggestion.start, suggestion.end, suggestion.new_text
         actual = text[:s] + new + text[e:]
         location = any(overlaps(s, e, site.start, site.end) for site in case.expected)
-        exact = any(actual == apply_sites(text, [site]) for site in case.expected)
+        touched = [site for site in case.expected if site.start <= e and s <= site.end]
+        exact = bool(touched) and actual == apply_sites(text, touched)
         span = (s, e, new)
     targets = [apply_sites(text, [site]) for site in case.expected] or [text]
+    if suggestion is not None and len(touched) > 1:
+        targets.append(apply_sites(text, touched))
     chrf = max(delta_chr_f(text, target, actual) for target in targets)
     return CaseResult(case, suggestion is not None, location, exact, chrf, latency_ms, span)
 

@@ -10,13 +10,20 @@ callers run it on the worker thread.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from diffusion_lsp.engine.api import CancelToken, Engine, InfillRequest, ScoreRequest, WindowScore
 from diffusion_lsp.region import checks
 from diffusion_lsp.region.document import Document
-from diffusion_lsp.region.related import overlaps, related_spans
+from diffusion_lsp.region.related import (
+    Rename,
+    overlaps,
+    related_spans,
+    rename_of,
+    renamed_word,
+)
 from diffusion_lsp.region.spans import is_word_char
 from diffusion_lsp.textops import minimal_hunks
 
@@ -200,32 +207,178 @@ def suggest(
     uri: str | None = None,
 ) -> Suggestion | None:
     """The next edit after ``edits`` on ``doc``, or None when no window reaches
-    ``options.threshold`` or no rewrite of one passes the checks. Blocks (two kinds of engine call:
-    one ``score`` for every window, then an ``infill`` per window tried); ``EngineError`` from the
+    ``options.threshold`` or no rewrite of one passes the checks. Blocks; ``EngineError`` from the
     engine (a backend that cannot score) and ``Cancelled`` pass through. ``language`` names the
     comment syntax of the note where ``doc`` has no grammar; ``uri`` keys the engine's prompt cache.
+
+    When the last edit renamed a name (``related.rename_of``), the windows that still use the old
+    name are judged first, by whether the rename moved the model towards the new name there
+    (``rename_scores``: four ``score`` calls), nearest first. The other windows get one ``score``
+    call for all of them, the best tried with an ``infill`` each.
     """
     candidates = windows(doc, edits, options.max_windows)
     if not candidates:
         return None
+    wide = [widened(doc, e) for e in edits]
+    rename = rename_of(doc, wide)
+    renaming = [w for w in candidates if rename is not None and _sites_in(rename, w)]
+    if rename is not None and renaming:
+        scores = rename_scores(engine, doc, wide, rename, renaming, options, cancel, uri)
+        for window, score in zip(renaming, scores):
+            if score >= options.threshold and score > 0.5:  # never on no evidence (d = 0)
+                found = _renamed(doc, window, rename, score)
+                if found is not None:
+                    return found
+    others = [w for w in candidates if w not in renaming]
+    if not others:
+        return None
     preamble = history_note(doc, edits, language)
     request = ScoreRequest(
         doc.text,
-        tuple(scoring_span(doc.text, w) for w in candidates),
+        tuple(scoring_span(doc.text, w) for w in others),
         stride=options.stride,
         context_tokens=options.context_tokens,
         preamble=preamble,
         document=uri,
     )
-    scores = engine.score(request, cancel).windows
-    ranked = sorted(zip(candidates, scores), key=lambda pair: -pair[1].score)
-    for window, scored in ranked[:MAX_REWRITES]:
-        if scored.score < options.threshold:
+    scored = engine.score(request, cancel).windows
+    ranked = sorted(zip(others, scored), key=lambda pair: -pair[1].score)
+    for window, result in ranked[:MAX_REWRITES]:
+        if result.score < options.threshold:
             break
-        found = _rewrite(engine, doc, window, scored, preamble, options, cancel, uri)
+        found = _rewrite(engine, doc, window, result, preamble, options, cancel, uri)
         if found is not None:
             return found
     return None
+
+
+def rename_scores(
+    engine: Engine,
+    doc: Document,
+    edits: Sequence[LastEdit],
+    rename: Rename,
+    renaming: Sequence[Window],
+    options: Options = Options(),
+    cancel: CancelToken | None = None,
+    uri: str | None = None,
+) -> list[float]:
+    """How much the rename moved the model towards the new name at each window's sites, as a
+    probability: ``sigmoid(d)`` of the difference in differences
+
+        d = [log p(new | renamed) - log p(old | renamed)] - [log p(new | not) - log p(old | not)]
+
+    summed over the window's sites. "renamed" is the text as it is, "not" the text with the
+    rename's edits among ``edits`` undone; each log p is the sum over a site's tokens with every
+    site masked at once (``score`` with stride 1), the site read as the new name in one call and
+    as the old one in another. The second bracket is the model's own preference between the two
+    names where nothing was renamed (a small model prefers common names whatever the code says),
+    so ``d`` keeps only what the user's edit changed; ``d > 0`` (a score above 0.5) where the
+    renamed place pulls the uses after it. No preamble: the note would tell the "not" text of an
+    edit it does not have."""
+    text = doc.text
+    made = [
+        (e.start, e.end, e.before)
+        for e in edits
+        if text[e.start : e.end] == e.after and e.before != e.after and _is_rename(doc, e, rename)
+    ]
+    sites = [s for s in rename.sites if any(_inside(s, w) for w in renaming)]
+    undone, not_sites = _substitute(text, made, sites)
+    texts = [
+        (text, sites),  # renamed, the old name at the sites
+        _substitute(text, [(a, b, rename.new) for a, b in sites], sites, inside=True),
+        (undone, not_sites),  # not renamed
+        _substitute(undone, [(a, b, rename.new) for a, b in not_sites], not_sites, inside=True),
+    ]
+    logps = []
+    for base, at in texts:
+        spans = tuple(_site_span(base, a, b) for a, b in at)
+        request = ScoreRequest(
+            base, spans, stride=1, context_tokens=options.context_tokens, document=uri
+        )
+        result = engine.score(request, cancel).windows
+        logps.append([sum(t.logprob for t in w.tokens) for w in result])
+    old_now, new_now, old_not, new_not = logps
+    per_site = [(n1 - o1) - (n0 - o0) for o1, n1, o0, n0 in zip(old_now, new_now, old_not, new_not)]
+    out = []
+    for w in renaming:
+        d = sum(v for s, v in zip(sites, per_site) if _inside(s, w))
+        out.append(1.0 / (1.0 + math.exp(-max(min(d, 50.0), -50.0))))
+    return out
+
+
+def _substitute(
+    text: str,
+    replacements: Sequence[tuple[int, int, str]],
+    spans: Sequence[tuple[int, int]],
+    inside: bool = False,
+) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` with the disjoint ``replacements`` (start, end, new text) made, and ``spans``
+    moved with it: each span lies apart from every replacement, or (``inside``) is one, and then
+    becomes its new text's span."""
+    order = sorted(replacements)
+    pieces, at = [], 0
+    for a, b, new in order:
+        pieces += [text[at:a], new]
+        at = b
+    pieces.append(text[at:])
+    moved = []
+    for s, e in spans:
+        delta = sum(len(new) - (b - a) for a, b, new in order if b <= s and (a, b) != (s, e))
+        if inside:
+            new = next(n for a, b, n in order if (a, b) == (s, e))
+            moved.append((s + delta, s + delta + len(new)))
+        else:
+            moved.append((s + delta, e + delta))
+    return "".join(pieces), moved
+
+
+def _inside(site: tuple[int, int], window: Window) -> bool:
+    return window.start <= site[0] and site[1] <= window.end
+
+
+def _sites_in(rename: Rename, window: Window) -> bool:
+    return window.reason == "use" and any(_inside(s, window) for s in rename.sites)
+
+
+def _is_rename(doc: Document, edit: LastEdit, rename: Rename) -> bool:
+    assert doc.spec is not None
+    return renamed_word(edit, doc.spec.word_chars) == (rename.old, rename.new)
+
+
+def _site_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """A site as the engine scores it: from the blanks before it (and their line break, as
+    ``scoring_span``) to its end (a tokenizer splits a word from the punctuation after it)."""
+    while start > 0 and text[start - 1] in " \t":
+        start -= 1
+    if start > 0 and text[start - 1] == "\n":
+        start -= 2 if start > 1 and text[start - 2] == "\r" else 1
+    return start, end
+
+
+def _renamed(doc: Document, window: Window, rename: Rename, score: float) -> Suggestion | None:
+    """The window with its sites renamed, cut to its minimal hunks; None when that fails
+    ``check_edit``."""
+    text = doc.text
+    sites = [(a, b, rename.new) for a, b in rename.sites if _inside((a, b), window)]
+    new_window, _ = _substitute(
+        text[window.start : window.end],
+        [(a - window.start, b - window.start, new) for a, b, new in sites],
+        [],
+    )
+    if checks.check_edit(doc, checks.Edit(window.start, window.end, new_window)):
+        return None
+    hunks = minimal_hunks(text[window.start : window.end], new_window)
+    if not hunks:
+        return None
+    first, last = hunks[0].start, hunks[-1].end
+    tail = window.end - window.start - last
+    return Suggestion(
+        window.start + first,
+        window.start + last,
+        new_window[first : len(new_window) - tail],
+        window,
+        score,
+    )
 
 
 def scoring_span(text: str, window: Window) -> tuple[int, int]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import tree_sitter
@@ -237,29 +239,106 @@ def _statement_window(
     return s, e
 
 
-def _uses(
-    doc: Document, node: tree_sitter.Node, start: int, end: int, old_names: list[str]
-) -> list[Span]:
-    if not old_names:
-        return []
+def _scope(
+    doc: Document, node: tree_sitter.Node, start: int, end: int
+) -> tuple[tree_sitter.Node, set[bool]]:
+    """Where the uses of a name edited at ``node`` (the edit ``[start, end)``) are, and which
+    occurrences count (``_is_member_name`` of each): a renamed member (``a.name``) has member uses
+    only, a local plain ones only; a function's own name or a name in a class body (a method, an
+    attribute) both. The enclosing function, or the file for an edit at module level or on a
+    def's own name."""
     assert doc.tree is not None and doc.spec is not None
     function = function_of(doc.spec, node)
     scope = function if function is not None else doc.tree.root_node
-    # Which occurrences count: a renamed member (`a.name`) has member uses only, a local plain
-    # ones only; a function's own name or a name in a class body (a method, an attribute) both.
     kinds = {_is_member_name(node)}
     if function is not None and _contains(_function_name(function), doc, start, end):
         scope = doc.tree.root_node  # the def's own name: its uses are anywhere
         kinds = {True, False}
     elif function is None and any("class" in n.type for n in _ancestors(node)):
         kinds = {True, False}
+    return scope, kinds
+
+
+def _occurrences(
+    doc: Document, node: tree_sitter.Node, start: int, end: int, names: list[str]
+) -> list[tree_sitter.Node]:
+    """The identifiers of ``names`` that count as uses in the scope of the edit at ``node``
+    (``_scope``), none overlapping the edit, in document order."""
+    scope, kinds = _scope(doc, node, start, end)
+    return [
+        ident
+        for ident in _identifiers(doc, scope, {n.encode("utf-8") for n in names})
+        if not overlaps(*_span(doc, ident), start, end) and _is_member_name(ident) in kinds
+    ]
+
+
+def _uses(
+    doc: Document, node: tree_sitter.Node, start: int, end: int, old_names: list[str]
+) -> list[Span]:
+    if not old_names:
+        return []
     spans: list[Span] = []
-    for ident in _identifiers(doc, scope, {n.encode("utf-8") for n in old_names}):
-        s, e = _span(doc, ident)
-        if overlaps(s, e, start, end) or _is_member_name(ident) not in kinds:
-            continue
+    for ident in _occurrences(doc, node, start, end, old_names):
         spans.append((*_statement_window(doc, ident, start, end), "use"))
     return spans
+
+
+@dataclass(frozen=True)
+class Rename:
+    """The user renamed ``old`` to ``new`` and ``sites`` (str offsets, document order) still say
+    ``old``: the uses the rename leaves behind."""
+
+    old: str
+    new: str
+    sites: tuple[tuple[int, int], ...]
+
+
+def rename_of(doc: Document, edits: Sequence[LastEdit]) -> Rename | None:
+    """The rename the last of ``edits`` (each widened to whole words) makes, or None.
+
+    A rename replaces exactly one word with one other word, and the new name is new to the scope:
+    each of its occurrences there lies in one of ``edits`` that made the same rename (the place
+    renamed first, the uses renamed since). A name the scope already had is no rename: changing
+    ``return a`` to ``return b`` leaves the other uses of ``a`` alone. None too when no use of
+    the old name is left."""
+    if not edits or doc.tree is None or doc.spec is None:
+        return None
+    if _nesting(doc.data) > MAX_QUERY_NESTING:
+        return None
+    pair = renamed_word(edits[-1], doc.spec.word_chars)
+    if pair is None:
+        return None
+    last = edits[-1]
+    start, end = _clamp(doc, last.start), _clamp(doc, last.end)
+    node = _node_at(doc, start, end)
+    sites = [_span(doc, n) for n in _occurrences(doc, node, start, end, [pair[0]])]
+    if not sites:
+        return None
+    made = [
+        (e.start, e.end)
+        for e in edits
+        if renamed_word(e, doc.spec.word_chars) == pair and doc.text[e.start : e.end] == e.after
+    ]
+    scope, _ = _scope(doc, node, start, end)
+    for ident in _identifiers(doc, scope, {pair[1].encode("utf-8")}):
+        s, e = _span(doc, ident)
+        if not any(a <= s and e <= b for a, b in made):
+            return None
+    return Rename(pair[0], pair[1], tuple(sites))
+
+
+def renamed_word(edit: LastEdit, word_chars: str) -> tuple[str, str] | None:
+    """(old, new) when ``edit`` replaces one word with another and changes nothing else."""
+    old, new = (
+        renamed_away(edit, word_chars),
+        [w for w in words(edit.after, word_chars) if w not in set(words(edit.before, word_chars))],
+    )
+    if len(old) != 1 or len(new) != 1:
+        return None
+    pattern = rf"(?<![\w{re.escape(word_chars)}]){re.escape(old[0])}(?![\w{re.escape(word_chars)}])"
+    if re.sub(pattern, new[0], edit.before) != edit.after:
+        return None
+    return old[0], new[0]
 
 
 def _is_member_name(node: tree_sitter.Node) -> bool:

@@ -40,6 +40,18 @@ def test_a_wider_rewrite_that_yields_the_same_text_is_exact():
     assert r.location and r.exact and r.delta_chr_f == 100.0
 
 
+def test_one_suggestion_that_renames_two_uses_of_one_statement_is_exact():
+    before = "def f(n):\n    return n * n\n"
+    edited = before.replace("f(n)", "f(count)")
+    sites = (Site(25, 26, "count"), Site(29, 30, "count"))
+    case = Case("two", "rename-param", before, edited, LastEdit(6, "n", "count"), sites, "python")
+    assert [edited[s.start : s.end] for s in sites] == ["n", "n"]
+    r = score(case, _s(25, 30, "count * count"), 0.0)
+    assert r.location and r.exact and r.delta_chr_f == 100.0
+    half = score(case, _s(25, 29, "count * "), 0.0)  # touches the second use, leaves it stale
+    assert half.location and not half.exact
+
+
 def test_the_right_place_with_the_wrong_text():
     r = score(RENAME, _s(22, 23, "cnt"), 0.0)
     assert r.location and not r.exact

@@ -277,13 +277,20 @@ def test_note_keeps_the_last_three_oldest_first_and_cuts_long_sides():
 
 class ScriptedEngine:
     """A test double of ``engine.api.Engine``: ``score`` marks the tokens the test chose (each
-    whitespace-free run of a window is a token; its disagreement is ``marks[run]`` or 0), ``infill``
-    answers the texts the test chose, one list per call in turn."""
+    whitespace-free run of a window is a token; its disagreement is ``marks[run]`` or 0, its log
+    probability ``logprob(text, run)`` or 0), ``infill`` answers the texts the test chose, one list
+    per call in turn."""
 
     info = EngineInfo(model="scripted", family="masked", device="cpu", dtype="float32")
 
-    def __init__(self, marks: dict[str, float], infills: list[list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        marks: dict[str, float],
+        infills: list[list[str]] | None = None,
+        logprob=None,
+    ) -> None:
         self.marks = marks
+        self.logprob = logprob or (lambda text, token: 0.0)
         self.infills = list(infills or [])
         self.scores: list[ScoreRequest] = []
         self.infill_requests: list[InfillRequest] = []
@@ -293,7 +300,13 @@ class ScriptedEngine:
         out = []
         for start, end in request.windows:
             tokens = tuple(
-                TokenScore(start + m.start(), start + m.end(), self.marks.get(m.group(), 0.0), "?")
+                TokenScore(
+                    start + m.start(),
+                    end=start + m.end(),
+                    disagreement=self.marks.get(m.group(), 0.0),
+                    top="?",
+                    logprob=self.logprob(request.text, m.group()),
+                )
                 for m in re.finditer(r"\w+|[^\w\s]+", request.text[start:end])
             )
             out.append(WindowScore(max((t.disagreement for t in tokens), default=0.0), tokens))
@@ -310,8 +323,10 @@ class ScriptedEngine:
         raise AssertionError("suggest does not refine")
 
 
-RENAMED = "def f(count):\n    y = x + 1\n    return y\n\n\ndef g():\n    return 0\n"
-RENAME = [edit_at(RENAMED, "count", "x")]
+# Not a pure rename (the parameter gains a type too), so the windows go through the one score call
+# and the infill; pure renames are judged on their own (the rename tests below).
+RENAMED = "def f(count: int):\n    y = x + 1\n    return y\n\n\ndef g():\n    return 0\n"
+RENAME = [edit_at(RENAMED, "count: int", "x")]
 
 
 def test_suggest_rewrites_the_disputed_word_of_the_best_window_in_one_score_call():
@@ -325,7 +340,7 @@ def test_suggest_rewrites_the_disputed_word_of_the_best_window_in_one_score_call
     lines = [w for w in windows(doc, RENAME)]
     assert request.windows == tuple((RENAMED.rindex("\n", 0, w.start), w.end) for w in lines)
     assert len(request.windows) > 1
-    assert request.preamble == '# Recent edit: "def f(x):" -> "def f(count):"\n'
+    assert request.preamble == '# Recent edit: "def f(x):" -> "def f(count: int):"\n'
     (infill,) = engine.infill_requests
     assert (infill.prefix, infill.suffix) == (RENAMED[:start], RENAMED[end:])
     assert infill.single_line and infill.lengths is None and infill.alternatives == 3
@@ -348,9 +363,9 @@ def test_suggest_skips_a_candidate_that_breaks_the_parse_or_changes_nothing():
 
 
 def test_suggest_skips_a_candidate_that_drops_a_definition_for_the_next_window():
-    text = "def f(count):\n    def x():\n        return 1\n    y = x\n    return y\n"
+    text = "def f(count: int):\n    def x():\n        return 1\n    y = x\n    return y\n"
     engine = ScriptedEngine({"x": 0.9}, [["count"], ["count"]])
-    got = suggest(engine, Document(text, "python"), [edit_at(text, "count", "x")])
+    got = suggest(engine, Document(text, "python"), [edit_at(text, "count: int", "x")])
     # the nearest window is `def x():`; renaming it there drops the definition x: the next window
     assert engine.infill_requests[0].prefix == text[: at(text, "x", 0)[0]]
     assert got is not None and got.window.start == at(text, "y = x")[0]
@@ -358,9 +373,9 @@ def test_suggest_skips_a_candidate_that_drops_a_definition_for_the_next_window()
 
 
 def test_suggest_cuts_the_rewrite_to_its_minimal_hunk():
-    text = "def f(count):\n    y = g(x, 1)\n    return y\n"
+    text = "def f(count: int):\n    y = g(x, 1)\n    return y\n"
     engine = ScriptedEngine({"x": 0.8, "1": 0.6}, [["count, 1"]])
-    got = suggest(engine, Document(text, "python"), [edit_at(text, "count", "x")])
+    got = suggest(engine, Document(text, "python"), [edit_at(text, "count: int", "x")])
     assert engine.infill_requests[0].prefix.endswith("g(")
     assert got is not None and (got.start, got.end, got.new_text) == (*at(text, "x"), "count")
 
@@ -484,11 +499,11 @@ def tiny_engine(tmp_path_factory):
     return load_engine(ModelSpec(model=str(build_masked(tmp_path_factory.mktemp("tiny"), seed=0))))
 
 
-def _oracle_engine(engine, target: str, preamble: str):
+def _oracle_engine(engine, target: str, preamble: str, also=()):
     from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
     from diffusion_lsp.engine.testing.oracle import TargetOracle
 
-    oracle = TargetOracle.for_engine(engine, target, preamble)
+    oracle = TargetOracle.for_engine(engine, target, preamble, also=also)
     wrapped = MaskedDiffusionEngine(
         engine.model,
         engine.tokenizer,
@@ -502,15 +517,37 @@ def _oracle_engine(engine, target: str, preamble: str):
 
 
 def test_suggest_with_the_masked_engine_rewrites_the_stale_use(tiny_engine):
+    text = E2E_DOC.replace("(value)", "(value: int)")  # not a pure rename: scored, then infilled
+    edits = [LastEdit(text.index("value"), "x", "value: int")]
+    doc = Document(text, "python")
+    preamble = history_note(doc, edits)
+    engine, oracle = _oracle_engine(tiny_engine, text.replace("x + 1", "value + 1"), preamble)
+    got = suggest(engine, doc, edits)
+    x = text.index("x")
+    assert got is not None
+    assert (got.start, got.end, got.new_text) == (x, x + 1, "value")
+    assert got.window == Window(*at(text, "y = x + 1"), "use") and got.score >= 0.9
+    assert oracle.calls >= 2  # one scoring forward for every window, then the infill's steps
+
+
+def test_suggest_with_the_masked_engine_judges_a_rename_by_what_it_changed(tiny_engine):
+    # The oracle knows both versions: renamed, the use should follow; before the rename, the
+    # document is right as it was. The four score calls (old and new name, with and without the
+    # rename) are four forwards, and the rename is the suggestion, with no infill.
+    before = E2E_DOC.replace("(value)", "(x)")
     doc = Document(E2E_DOC, "python")
-    preamble = history_note(doc, E2E_EDIT)
-    engine, oracle = _oracle_engine(tiny_engine, E2E_DOC.replace("x + 1", "value + 1"), preamble)
+    target = E2E_DOC.replace("x + 1", "value + 1")
+    engine, oracle = _oracle_engine(tiny_engine, target, "", also=[before])
     got = suggest(engine, doc, E2E_EDIT)
     x = E2E_DOC.index("x")
     assert got is not None
     assert (got.start, got.end, got.new_text) == (x, x + 1, "value")
-    assert got.window == Window(*at(E2E_DOC, "y = x + 1"), "use") and got.score >= 0.9
-    assert oracle.calls >= 2  # one scoring forward for every window, then the infill's steps
+    assert got.window == Window(*at(E2E_DOC, "y = x + 1"), "use") and got.score >= 0.99
+    assert oracle.calls == 4
+    # an oracle for which the document is right as it is, renamed or not, finds no rename
+    engine, oracle = _oracle_engine(tiny_engine, E2E_DOC, "", also=[before])
+    assert suggest(engine, doc, E2E_EDIT) is None
+    assert oracle.calls == 4 + 1  # the rename judged, then the other windows scored
 
 
 def test_suggest_with_the_masked_engine_is_quiet_when_the_code_already_agrees(tiny_engine):
@@ -520,3 +557,82 @@ def test_suggest_with_the_masked_engine_is_quiet_when_the_code_already_agrees(ti
     engine, oracle = _oracle_engine(tiny_engine, text, history_note(doc, edit))
     assert suggest(engine, doc, edit) is None
     assert oracle.calls == 1  # scored, nothing above the threshold: no infill
+
+
+# Renames: ``related.rename_of`` reads them from the history, ``rename_scores`` judges them by what
+# the rename changed in the model's view (four score calls), and ``suggest`` offers the nearest use.
+
+
+def _rename(text: str, edits: list[LastEdit]):
+    from diffusion_lsp.region.related import rename_of
+
+    doc = Document(text, "python")
+    return rename_of(doc, [widened(doc, e) for e in edits])
+
+
+def test_a_rename_is_one_word_replaced_by_a_name_new_to_its_scope():
+    text = "def f(count):\n    y = x + 1\n    return y * x\n\n\ndef g(x):\n    return x\n"
+    got = _rename(text, [edit_at(text, "count", "x")])
+    assert got is not None and (got.old, got.new) == ("x", "count")
+    assert got.sites == (at(text, "x"), at(text, "x", 1))  # f's uses only, not g's
+    longer = "def f(total_items):\n    return total + 1\n"  # an edit that only extends the name
+    got = _rename(longer, [LastEdit(at(longer, "_items")[0], "", "_items")])
+    assert got is not None and (got.old, got.new, got.sites) == (
+        "total",
+        "total_items",
+        (at(longer, "total", 1),),
+    )
+
+
+def test_no_rename_where_the_new_name_was_there_already_or_more_than_a_name_changed():
+    merge = "def f(a, b):\n    y = a + 1\n    return b * a\n"  # a use of a switched to b
+    assert _rename(merge, [edit_at(merge, "b * a", "a * a")]) is None
+    typed = "def f(count: int):\n    return x\n"
+    assert _rename(typed, [edit_at(typed, "count: int", "x")]) is None
+    done = "def f(count):\n    return count\n"  # no use of the old name is left
+    assert _rename(done, [edit_at(done, "count", "x")]) is None
+
+
+def test_a_rename_goes_on_after_a_use_was_renamed_too():
+    text = "def f(count):\n    y = count + 1\n    return y * x\n"
+    edits = [edit_at(text, "count", "x"), edit_at(text, "count", "x", nth=1)]
+    got = _rename(text, edits)
+    assert got is not None and got.sites == (at(text, "x"),)
+    # the same text without the first edit in the history: `count` was there before
+    assert _rename(text, edits[1:]) is None
+
+
+def _follows(text: str, token: str) -> float:
+    """A scripted model that follows renames: the old name is unlikely where the new one is
+    already in the text, every other token certain."""
+    return -3.0 if token == "x" and "count" in text else 0.0
+
+
+def test_rename_scores_compare_the_names_with_and_without_the_rename():
+    text = "def f(count):\n    y = x + 1\n    return y * x\n"
+    edits = [edit_at(text, "count", "x")]
+    engine = ScriptedEngine({}, logprob=_follows)
+    got = suggest(engine, Document(text, "python"), edits)
+    assert got is not None and (got.start, got.end, got.new_text) == (*at(text, "x"), "count")
+    assert got.window == Window(*at(text, "y = x + 1"), "use")
+    assert got.score == pytest.approx(1 / (1 + 2.718281828459045**-3.0))
+    assert engine.infill_requests == []
+    requests = engine.scores
+    assert len(requests) == 4 and all(r.stride == 1 and r.preamble == "" for r in requests)
+    undone = text.replace("(count)", "(x)")
+    assert [r.text for r in requests] == [
+        text,
+        text.replace("x", "count"),
+        undone,
+        undone.replace("y = x", "y = count").replace("y * x", "y * count"),
+    ]
+    # each site from the blank before it: as the engine tokenizes it
+    assert [requests[0].text[a:b] for a, b in requests[0].windows] == [" x", " x"]
+    assert [requests[1].text[a:b] for a, b in requests[1].windows] == [" count", " count"]
+
+
+def test_a_model_that_prefers_a_name_whatever_was_renamed_is_no_reason_to_rename():
+    text = "def f(count):\n    y = x + 1\n    return y\n"
+    engine = ScriptedEngine({}, [], logprob=lambda t, token: -3.0 if token == "x" else 0.0)
+    assert suggest(engine, Document(text, "python"), [edit_at(text, "count", "x")]) is None
+    assert len(engine.scores) == 4 + 1  # judged (d = 0), then the other windows scored

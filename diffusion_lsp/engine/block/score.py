@@ -97,11 +97,13 @@ def score_windows(
             logits = _lm_logits(engine.model, hidden[scored])  # [N, V], row-major
         nfe += 2  # the prompt's prefill and the canvas forward
         current = [t for w in members for t in window_ids[w]]
-        gaps, tops = disagreements(logits, current, banned)
+        gaps, tops, lps = disagreements(logits, current, banned)
         at = 0
         for w in members:
             n = len(window_ids[w])
-            scores[w] = window_score(tok, spans[w], gaps[at : at + n], tops[at : at + n])
+            scores[w] = window_score(
+                tok, spans[w], gaps[at : at + n], tops[at : at + n], lps[at : at + n]
+            )
             at += n
         denoise_ms += clock.lap()
     timings = Timings(tokenize_ms, prefill_ms, denoise_ms, clock.total())

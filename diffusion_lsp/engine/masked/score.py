@@ -71,6 +71,7 @@ def score_windows(
     banned = {special.mask, *special.banned, *_expand(special)}
     disagreement = [[0.0] * len(w) for w in ids]
     top = [[0] * len(w) for w in ids]
+    logprob = [[0.0] * len(w) for w in ids]
     nfe, t0 = 0, time.perf_counter()
     for r in range(0, len(plan), MAX_SCORE_ROWS):
         if cancel is not None:
@@ -93,13 +94,14 @@ def score_windows(
         positions = canvas.free.nonzero(as_tuple=True)  # ([N], [N]), row-major as ``where``
         logits = denoiser(canvas.tokens, canvas.attention, positions)  # [N, V]
         nfe += 1
-        gaps, tops = disagreements(logits, [ids[w][i] for w, i in where], banned)
-        for (w, i), g, t in zip(where, gaps, tops):
-            disagreement[w][i], top[w][i] = g, t
+        gaps, tops, lps = disagreements(logits, [ids[w][i] for w, i in where], banned)
+        for (w, i), g, t, lp in zip(where, gaps, tops, lps):
+            disagreement[w][i], top[w][i], logprob[w][i] = g, t, lp
     denoise_ms = (time.perf_counter() - t0) * 1000
 
     scores = [
-        window_score(tok, spans[w], disagreement[w], top[w]) for w in range(len(request.windows))
+        window_score(tok, spans[w], disagreement[w], top[w], logprob[w])
+        for w in range(len(request.windows))
     ]
     total = (time.perf_counter() - start) * 1000
     return ScoreResult(tuple(scores), nfe, Timings(tokenize_ms, 0.0, denoise_ms, total))

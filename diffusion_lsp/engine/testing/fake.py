@@ -26,11 +26,15 @@ Texts (``n`` = ``len(prefix)``, ``i`` = the alternative's index):
 Score (``score``): a window's tokens are its identifiers, numbers and single other characters
 (blanks are no token); with ``rename``, each token equal to OLD has disagreement 0.95 and top NEW,
 every other token 0 with itself as top (so a window's score is 0.95 if OLD is in it, else 0);
-without it every token scores 0.
+without it every token scores 0. Log probabilities (``TokenScore.logprob``): an OLD token's is
+``log(0.05)`` where NEW occurs in the text outside the window (the rename happened there), every
+other token's 0; so next edit's rename judgement (the rename moved the model towards NEW) holds
+wherever the text has NEW.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable
@@ -109,6 +113,9 @@ def score_window(
 ) -> api.WindowScore:
     """The fake's score of ``text[start:end]`` (see the module docstring)."""
     tokens = []
+    renamed = rename is not None and any(
+        m.group() == rename[1] and not (start <= m.start() < end) for m in _TOKEN.finditer(text)
+    )
     for m in _TOKEN.finditer(text, start, end):
         hit = rename is not None and m.group() == rename[0]
         tokens.append(
@@ -117,6 +124,7 @@ def score_window(
                 end=m.end(),
                 disagreement=RENAME_DISAGREEMENT if hit else 0.0,
                 top=rename[1] if hit and rename is not None else m.group(),
+                logprob=math.log(1 - RENAME_DISAGREEMENT) if hit and renamed else 0.0,
             )
         )
     return api.WindowScore(

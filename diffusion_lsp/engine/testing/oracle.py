@@ -136,7 +136,9 @@ class TargetOracle:
       offset in its block, itself in an equal block; an equal block never holds a mask.
 
     The answer gets probability ``confidence``, the rest is uniform over the other ids.
-    ``mask_id=None``: the positions asked for in a row are its holes (the sampler asks for the
+    ``also``: more targets, for other versions of the document (the text before the user's edit,
+    which should stay as it is); each row is answered from the target it differs from least (the
+    tokens of its unequal blocks that hold no hole, on both sides; the first target on a tie). ``mask_id=None``: the positions asked for in a row are its holes (the sampler asks for the
     masked positions only). ``calls`` counts forwards; ``shift = False`` as the other oracles.
     """
 
@@ -148,8 +150,10 @@ class TargetOracle:
         confidence: float = 0.99,
         *,
         mask_id: int | None = None,
+        also: Sequence[Sequence[int]] = (),
     ) -> None:
         self.target = [int(t) for t in target_ids]
+        self.targets = [self.target, *([int(t) for t in ids] for ids in also)]
         self.vocab_size = vocab_size
         self.filler = filler
         self.confidence = confidence
@@ -159,11 +163,17 @@ class TargetOracle:
 
     @classmethod
     def for_engine(
-        cls, engine: Any, target_text: str, preamble: str = "", confidence: float = 0.99
+        cls,
+        engine: Any,
+        target_text: str,
+        preamble: str = "",
+        confidence: float = 0.99,
+        also: Sequence[str] = (),
     ) -> TargetOracle:
-        """The oracle for a ``MaskedDiffusionEngine`` whose document should read ``target_text``:
-        T is built as the engine frames a canvas (``engine.frame(preamble)``) around the target's
-        ids. The context window must keep the whole document for T to line up with the canvas."""
+        """The oracle for a ``MaskedDiffusionEngine`` whose document should read ``target_text``
+        (and each version of it in ``also`` as that text): T is built as the engine frames a canvas
+        (``engine.frame(preamble)``) around the target's ids. The context window must keep the
+        whole document for T to line up with the canvas."""
         from diffusion_lsp.engine.tokens import encode
 
         before, after = engine.frame(preamble)
@@ -171,8 +181,14 @@ class TargetOracle:
         filler = special.pad if special.pad in special.filler else min(special.filler)
         config = getattr(engine.model, "config", None)
         vocab = getattr(config, "vocab_size", None) or len(engine.tokenizer)
-        target = [*before, *encode(engine.tokenizer, target_text), *after]
-        return cls(target, vocab, filler, confidence, mask_id=special.mask)
+
+        def framed(text: str) -> list[int]:
+            return [*before, *encode(engine.tokenizer, text), *after]
+
+        others = [framed(t) for t in also]
+        return cls(
+            framed(target_text), vocab, filler, confidence, mask_id=special.mask, also=others
+        )
 
     def answers(
         self, row: Sequence[int], holes: set[int], asked: Sequence[int]
@@ -182,7 +198,17 @@ class TargetOracle:
         import difflib
 
         r = [-1 - i if i in holes else t for i, t in enumerate(row)]  # a mask never matches
-        matcher = difflib.SequenceMatcher(None, r, self.target, autojunk=False)
+        matchers = [difflib.SequenceMatcher(None, r, t, autojunk=False) for t in self.targets]
+
+        def differences(m: difflib.SequenceMatcher) -> int:  # tokens off, holes aside
+            return sum(
+                (i2 - i1) + (j2 - j1)
+                for op, i1, i2, j1, j2 in m.get_opcodes()
+                if op != "equal" and not any(i in holes for i in range(i1, i2))
+            )
+
+        best = min(range(len(matchers)), key=lambda k: (differences(matchers[k]), k))
+        matcher, target = matchers[best], self.targets[best]
         block_of: dict[int, tuple[int, int, int, int]] = {}
         for _, i1, i2, j1, j2 in matcher.get_opcodes():
             for i in range(i1, i2):
@@ -195,11 +221,11 @@ class TargetOracle:
                 if i2 - i1 < j2 - j1:
                     out.append(None)  # too short for T's side
                 else:
-                    out.append(self.target[j1 + off] if off < j2 - j1 else self.filler)
+                    out.append(target[j1 + off] if off < j2 - j1 else self.filler)
                 continue
             back = i2 - 1 - p  # mixed, or a token: from the nearer end of the block
             j = j1 + off if off <= back else j2 - 1 - back
-            out.append(self.target[j] if j1 <= j < j2 else self.filler)
+            out.append(target[j] if j1 <= j < j2 else self.filler)
         return out
 
     def __call__(self, tokens: torch.Tensor, attention: torch.Tensor, rows: Rows) -> torch.Tensor:

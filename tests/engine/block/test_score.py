@@ -3,6 +3,8 @@ the tiny random checkpoint."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from diffusion_lsp.engine.api import (
@@ -113,6 +115,7 @@ def test_the_warm_start_reads_what_refine_scores(engine):
     tokens = engine.score(ScoreRequest(TEXT, (window,))).windows[0].tokens
     for t, p_current in zip(tokens, p):
         assert t.disagreement <= 1.0 - p_current + 1e-6  # p(top) - p(token) <= 1 - p(token)
+        assert -1e4 <= t.logprob <= 0 and t.disagreement <= 1.0 - math.exp(t.logprob) + 1e-6
 
 
 def test_scoring_is_cancelled_and_refuses_a_window_longer_than_the_canvas(engine):

@@ -70,6 +70,9 @@ def test_the_window_over_the_stale_name_scores_high_and_the_rest_zero(oracle_eng
     # in the whole document only the stale name disagrees
     high = [DOC[t.start : t.end] for t in whole.tokens if t.disagreement > 0.5]
     assert high == [" x"] and math.isclose(whole.score, over_x.score, rel_tol=1e-6)
+    # each token's log probability where masked: the oracle's 0.99 on what it agrees with
+    assert all(math.log(0.99) <= t.logprob <= 0 for t in over_plus.tokens)  # (bans renormalize)
+    assert over_x.tokens[0].logprob < math.log(0.01)
     assert result.timings.total_ms >= result.timings.denoise_ms > 0
 
 

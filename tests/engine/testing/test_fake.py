@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from diffusion_lsp.engine import api
@@ -49,3 +51,13 @@ def test_infill_answers_new_in_the_hole_where_old_stood():
 def test_a_rename_without_both_names_does_not_load():
     with pytest.raises(api.ModelLoadError, match="rename=OLD>NEW"):
         engine("fake:rename=x")
+
+
+def test_the_old_name_is_unlikely_only_where_the_new_one_is_in_the_text():
+    fake = engine("fake:rename=x>count")
+    at = TEXT.index("x")
+    renamed = fake.score(api.ScoreRequest(text=TEXT, windows=((at, at + 1),))).windows[0]
+    before = TEXT.replace("count", "n")
+    plain = fake.score(api.ScoreRequest(text=before, windows=((at - 4, at - 3),)))
+    assert "count" in TEXT and renamed.tokens[0].logprob == pytest.approx(math.log(0.05))
+    assert before[at - 4] == "x" and plain.windows[0].tokens[0].logprob == 0.0

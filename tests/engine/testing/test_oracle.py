@@ -80,3 +80,18 @@ def test_without_a_mask_id_the_positions_asked_for_are_the_holes():
     )
     assert logits.argmax(-1).tolist() == [11, 12]
     assert oracle.shift is False
+
+
+def test_each_row_is_answered_from_the_version_it_differs_from_least():
+    # two versions of a document: renamed (21 22 at the def and the use) and before (10 at both);
+    # a row whose def reads 21 22 gets the renamed use, one whose def reads 10 the old one, each
+    # with the use masked at the new name's length
+    renamed, before = [1, 21, 22, 5, 21, 22, 2], [1, 10, 5, 10, 2]
+    oracle = TargetOracle(renamed, V, PAD, mask_id=MASK, also=[before])
+    assert oracle.answers([1, 21, 22, 5, MASK, MASK, 2], {4, 5}, [4, 5]) == [21, 22]
+    assert oracle.answers([1, 10, 5, MASK, 2], {3}, [3]) == [10]
+    assert oracle.answers([1, 10, 5, MASK, MASK, 2], {3, 4}, [3, 4]) == [10, PAD]
+    # a tie (a row as far from both) goes to the first target
+    assert TargetOracle([1, 7, 2], V, PAD, mask_id=MASK, also=[[1, 8, 2]]).answers(
+        [1, MASK, 2], {1}, [1]
+    ) == [7]
