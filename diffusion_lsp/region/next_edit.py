@@ -213,7 +213,8 @@ def suggest(
 
     When the last edit renamed a name (``related.rename_of``), the windows that still use the old
     name are judged first, by whether the rename moved the model towards the new name there
-    (``rename_scores``: four ``score`` calls), nearest first. The other windows get one ``score``
+    (``rename_scores``: four ``score`` calls for the ``MAX_REWRITES`` nearest), nearest first; once
+    the user accepts one, the next request judges the next ones. The other windows get one ``score``
     call for all of them, the best tried with an ``infill`` each.
     """
     candidates = windows(doc, edits, options.max_windows)
@@ -223,8 +224,9 @@ def suggest(
     rename = rename_of(doc, wide)
     renaming = [w for w in candidates if rename is not None and _sites_in(rename, w)]
     if rename is not None and renaming:
-        scores = rename_scores(engine, doc, wide, rename, renaming, options, cancel, uri)
-        for window, score in zip(renaming, scores):
+        nearest = renaming[:MAX_REWRITES]  # the rest wait for the next request
+        scores = rename_scores(engine, doc, wide, rename, nearest, options, cancel, uri)
+        for window, score in zip(nearest, scores):
             if score >= options.threshold and score > 0.5:  # never on no evidence (d = 0)
                 found = _renamed(doc, window, rename, score)
                 if found is not None:
