@@ -103,8 +103,9 @@ class NextEditSettings:
     threshold: float = setting(
         0.5,
         "How strongly the model must want to change a place near your last edit (the largest "
-        "disagreement of its tokens, 0 to 1) before an edit is suggested there. Raise it for "
-        "fewer, surer suggestions.",
+        "disagreement of its tokens, 0 to 1; for a use of a name you renamed, how far the rename "
+        "moved the model towards the new name there, as a probability, above 0.5 always) before "
+        "an edit is suggested there. Raise it for fewer, surer suggestions.",
         minimum=0.0,
         maximum=1.0,
     )
