@@ -61,6 +61,8 @@ tar czf "$e2e_tmp/vscode-ripgrep-cache-$ripgrep_version/$ripgrep_asset" -C "$e2e
 )
 
 step "end-to-end: Alt+\\ ghost text, latencies, Refine with progress and Cancel, next edit, error notices in code-server"
+# Next edit on the embedded model, as a user gets it (the fake engine's rename is the default).
+DIFFUSION_LSP_E2E_NEXT_EDIT_MODEL="${DIFFUSION_LSP_E2E_NEXT_EDIT_MODEL-embedded}" \
 DIFFUSION_LSP_E2E_SCREENSHOT="${DIFFUSION_LSP_E2E_SCREENSHOT:-$repo_root/build/e2e/vscode-ghost-text.png}" \
     node test/e2e/run.mjs
 

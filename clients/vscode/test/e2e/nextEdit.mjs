@@ -71,15 +71,20 @@ async function chord(page, modifier, key) {
  * writeWorkspaceSettings, fakeArgv, screenshot (a path).
  */
 export async function nextEditRename(page, workspace, h) {
-  h.log('switching to the fake engine with fake:rename=x>count for next edit');
+  // DIFFUSION_LSP_E2E_NEXT_EDIT_MODEL: a real model instead of the fake (`embedded`: the default
+  // model), the same keys and the same expected text.
+  const real = process.env.DIFFUSION_LSP_E2E_NEXT_EDIT_MODEL;
+  const model = real === undefined ? 'fake:rename=x>count' : real === 'embedded' ? '' : real;
+  h.log(`switching to ${real === undefined ? 'the fake engine with fake:rename=x>count' : `the model ${JSON.stringify(real)}`} for next edit`);
   // Neither ghost text nor the word-suggestion list over the preview: the page must show the document
   // and the preview only.
-  h.writeWorkspaceSettings(workspace, { model: 'fake:rename=x>count', 'nextEdit.pauseMs': 100 }, h.fakeArgv, {
+  h.writeWorkspaceSettings(workspace, { model, 'nextEdit.pauseMs': 100 }, real === undefined ? h.fakeArgv : h.serverArgv, {
     'editor.inlineSuggest.enabled': false,
     'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' },
     'editor.suggestOnTriggerCharacters': false,
   });
-  await h.waitFor('the rename engine loaded', async () => /rename=x>count/.test((await h.statusBarText(page)) ?? ''));
+  const loaded = real === undefined ? /rename=x>count/ : /^(?!.*fake)/;
+  await h.waitFor('the rename engine loaded', async () => loaded.test((await h.statusBarText(page)) ?? ''));
   h.log(`status bar: ${await h.waitForReady(page, 'the rename engine ready')}`);
 
   async function open(name) {

@@ -16,6 +16,8 @@
 //   DIFFUSION_LSP_E2E_MODEL   a model directory to use instead of making the tiny model
 //   DIFFUSION_LSP_E2E_SETTINGS  JSON object of diffusionLsp settings for the model-backed part,
 //                             instead of the tiny model's (e.g. {"remote": {"url": ...}})
+//   DIFFUSION_LSP_E2E_NEXT_EDIT_MODEL  the model for the next-edit part instead of the fake engine
+//                             (`embedded`: the embedded default model), on the real server
 //   DIFFUSION_LSP_E2E_SCREENSHOT  where to save the ghost-text screenshot
 //   CHROMIUM                  the browser (default: /usr/bin/chromium)
 import { execFileSync, spawn } from 'node:child_process';
@@ -614,7 +616,7 @@ async function main() {
 
     await cancelAndInformation(page, workspace);
     await nextEditRename(page, workspace, {
-      log, fail, waitFor, editorText, goTo, waitForReady, statusBarText, writeWorkspaceSettings, fakeArgv, screenshot,
+      log, fail, waitFor, editorText, goTo, waitForReady, statusBarText, writeWorkspaceSettings, fakeArgv, serverArgv, screenshot,
     });
     await oneNoticeUntilRestart(page, workspace);
     log('PASS');
