@@ -383,6 +383,43 @@ def _renamed(doc: Document, window: Window, rename: Rename, score: float) -> Sug
     )
 
 
+def _prefers(
+    engine: Engine,
+    doc: Document,
+    span: tuple[int, int],
+    scored: WindowScore,
+    edit: tuple[int, int, str],
+    preamble: str,
+    options: Options,
+    cancel: CancelToken | None,
+    uri: str | None,
+) -> bool:
+    """Whether the model prefers the window ``span`` with ``edit`` made to the window as it is:
+    the mean log probability of its tokens, read as ``score`` reads them (``scored``: the window
+    as it is), is higher with the edit. One ``score`` call. An infill writes what fits the hole
+    best, not what beats the text that was there; this asks the second question."""
+    if not scored.tokens:
+        return False
+    text = doc.text
+    a, b, new = edit
+    changed = text[:a] + new + text[b:]
+    lo, hi = span
+    request = ScoreRequest(
+        changed,
+        ((lo, hi + len(new) - (b - a)),),
+        stride=options.stride,
+        context_tokens=options.context_tokens,
+        preamble=preamble,
+        document=uri,
+    )
+    (after,) = engine.score(request, cancel).windows
+    if not after.tokens:
+        return False
+    before_mean = sum(t.logprob for t in scored.tokens) / len(scored.tokens)
+    after_mean = sum(t.logprob for t in after.tokens) / len(after.tokens)
+    return after_mean > before_mean
+
+
 def scoring_span(text: str, window: Window) -> tuple[int, int]:
     """The span of ``window`` the engine scores: the window from the blanks before it on its line
     (and that line's break) to the next blank after it. An engine tokenizes a window apart from
@@ -462,6 +499,8 @@ def _rewrite(
         new_window = text[lo:a] + new + text[b:hi]
         hunks = minimal_hunks(old_window, new_window)
         if not hunks:
+            continue
+        if not _prefers(engine, doc, (lo, hi), scored, (a, b, new), preamble, options, cancel, uri):
             continue
         first, last = hunks[0].start, hunks[-1].end
         tail = len(old_window) - last

@@ -278,8 +278,8 @@ def test_note_keeps_the_last_three_oldest_first_and_cuts_long_sides():
 class ScriptedEngine:
     """A test double of ``engine.api.Engine``: ``score`` marks the tokens the test chose (each
     whitespace-free run of a window is a token; its disagreement is ``marks[run]`` or 0, its log
-    probability ``logprob(text, run)`` or 0), ``infill`` answers the texts the test chose, one list
-    per call in turn."""
+    probability ``logprob(text, run)``, by default -1 for a marked run and 0 for the others),
+    ``infill`` answers the texts the test chose, one list per call in turn."""
 
     info = EngineInfo(model="scripted", family="masked", device="cpu", dtype="float32")
 
@@ -290,7 +290,8 @@ class ScriptedEngine:
         logprob=None,
     ) -> None:
         self.marks = marks
-        self.logprob = logprob or (lambda text, token: 0.0)
+        # by default a token the test disputes is unlikely (log p = -1), every other one certain
+        self.logprob = logprob or (lambda text, token: -1.0 if marks.get(token, 0.0) else 0.0)
         self.infills = list(infills or [])
         self.scores: list[ScoreRequest] = []
         self.infill_requests: list[InfillRequest] = []
@@ -335,8 +336,11 @@ def test_suggest_rewrites_the_disputed_word_of_the_best_window_in_one_score_call
     got = suggest(engine, doc, RENAME)
     start, end = at(RENAMED, "x")
     assert got == Suggestion(start, end, "count", Window(*at(RENAMED, "y = x + 1"), "use"), 0.9)
-    assert len(engine.scores) == 1
-    request = engine.scores[0]
+    assert len(engine.scores) == 2  # every window, then the rewritten one
+    request, check = engine.scores
+    window = (RENAMED.rindex("\n", 0, got.window.start), got.window.end + len("count") - 1)
+    assert check.text == RENAMED[:start] + "count" + RENAMED[end:] and check.windows == (window,)
+    assert check.stride == request.stride and check.preamble == request.preamble
     lines = [w for w in windows(doc, RENAME)]
     assert request.windows == tuple((RENAMED.rindex("\n", 0, w.start), w.end) for w in lines)
     assert len(request.windows) > 1
@@ -345,6 +349,17 @@ def test_suggest_rewrites_the_disputed_word_of_the_best_window_in_one_score_call
     assert (infill.prefix, infill.suffix) == (RENAMED[:start], RENAMED[end:])
     assert infill.single_line and infill.lengths is None and infill.alternatives == 3
     assert infill.preamble == request.preamble
+
+
+def test_a_rewrite_the_model_likes_less_than_the_text_it_replaces_is_no_suggestion():
+    # the infill's answer fits the hole, but the window reads worse with it (mean log p -2 against
+    # -0.25): the text stays as it is
+    def logprob(text: str, token: str) -> float:
+        return -2.0 if token == "count" and "y = count" in text else -1.0 if token == "x" else 0.0
+
+    engine = ScriptedEngine({"x": 0.9}, [["count"], [], []], logprob=logprob)
+    assert suggest(engine, Document(RENAMED, "python"), RENAME) is None
+    assert len(engine.scores) == 2
 
 
 def test_suggest_is_quiet_below_the_threshold():
