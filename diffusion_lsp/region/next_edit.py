@@ -234,6 +234,12 @@ def suggest(
     others = [w for w in candidates if w not in renaming]
     if not others:
         return None
+    last = wide[-1]
+    undo = (
+        (last.start, last.end, last.before)
+        if doc.text[last.start : last.end] == last.after and last.before != last.after
+        else None
+    )
     preamble = history_note(doc, edits, language)
     request = ScoreRequest(
         doc.text,
@@ -248,7 +254,7 @@ def suggest(
     for window, result in ranked[:MAX_REWRITES]:
         if result.score < options.threshold:
             break
-        found = _rewrite(engine, doc, window, result, preamble, options, cancel, uri)
+        found = _rewrite(engine, doc, window, result, undo, preamble, options, cancel, uri)
         if found is not None:
             return found
     return None
@@ -389,35 +395,51 @@ def _prefers(
     span: tuple[int, int],
     scored: WindowScore,
     edit: tuple[int, int, str],
+    undo: tuple[int, int, str] | None,
     preamble: str,
     options: Options,
     cancel: CancelToken | None,
     uri: str | None,
 ) -> bool:
-    """Whether the model prefers the window ``span`` with ``edit`` made to the window as it is:
-    the mean log probability of its tokens, read as ``score`` reads them (``scored``: the window
-    as it is), is higher with the edit. One ``score`` call. An infill writes what fits the hole
-    best, not what beats the text that was there; this asks the second question."""
+    """Whether the user's last edit makes the model prefer the window ``span`` with ``edit``
+    made to the window as it is: the mean log probability of its tokens (read as ``score`` reads
+    them; ``scored``: the window as it is) gains with the edit, and gains more than it does in the
+    text with the user's edit undone (``undo``: its span and old text) — the same difference in
+    differences as a rename's (``rename_scores``). An infill writes what fits the hole best, not
+    what the user's edit calls for: text the model likes anywhere (it rates a token next to a copy
+    of itself highly) is no next edit. Three ``score`` calls; without ``undo``, one (the gain)."""
     if not scored.tokens:
         return False
     text = doc.text
     a, b, new = edit
-    changed = text[:a] + new + text[b:]
     lo, hi = span
-    request = ScoreRequest(
-        changed,
-        ((lo, hi + len(new) - (b - a)),),
-        stride=options.stride,
-        context_tokens=options.context_tokens,
-        preamble=preamble,
-        document=uri,
-    )
-    (after,) = engine.score(request, cancel).windows
-    if not after.tokens:
+
+    def mean(base: str, window: tuple[int, int]) -> float | None:
+        request = ScoreRequest(
+            base,
+            (window,),
+            stride=options.stride,
+            context_tokens=options.context_tokens,
+            preamble=preamble,
+            document=uri,
+        )
+        (result,) = engine.score(request, cancel).windows
+        if not result.tokens:
+            return None
+        return sum(t.logprob for t in result.tokens) / len(result.tokens)
+
+    before = sum(t.logprob for t in scored.tokens) / len(scored.tokens)
+    after = mean(text[:a] + new + text[b:], (lo, hi + len(new) - (b - a)))
+    if after is None or after <= before:
         return False
-    before_mean = sum(t.logprob for t in scored.tokens) / len(scored.tokens)
-    after_mean = sum(t.logprob for t in after.tokens) / len(after.tokens)
-    return after_mean > before_mean
+    if undo is None:
+        return True
+    undone, ((ua, ub), (ulo, uhi)) = _substitute(text, [undo], [(a, b), (lo, hi)])
+    not_before = mean(undone, (ulo, uhi))
+    not_after = mean(undone[:ua] + new + undone[ub:], (ulo, uhi + len(new) - (ub - ua)))
+    if not_before is None or not_after is None:
+        return False
+    return after - before > not_after - not_before
 
 
 def scoring_span(text: str, window: Window) -> tuple[int, int]:
@@ -467,6 +489,7 @@ def _rewrite(
     doc: Document,
     window: Window,
     scored: WindowScore,
+    undo: tuple[int, int, str] | None,
     preamble: str,
     options: Options,
     cancel: CancelToken | None,
@@ -500,7 +523,9 @@ def _rewrite(
         hunks = minimal_hunks(old_window, new_window)
         if not hunks:
             continue
-        if not _prefers(engine, doc, (lo, hi), scored, (a, b, new), preamble, options, cancel, uri):
+        if not _prefers(
+            engine, doc, (lo, hi), scored, (a, b, new), undo, preamble, options, cancel, uri
+        ):
             continue
         first, last = hunks[0].start, hunks[-1].end
         tail = len(old_window) - last

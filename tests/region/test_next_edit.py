@@ -278,7 +278,8 @@ def test_note_keeps_the_last_three_oldest_first_and_cuts_long_sides():
 class ScriptedEngine:
     """A test double of ``engine.api.Engine``: ``score`` marks the tokens the test chose (each
     whitespace-free run of a window is a token; its disagreement is ``marks[run]`` or 0, its log
-    probability ``logprob(text, run)``, by default -1 for a marked run and 0 for the others),
+    probability ``logprob(text, run)``, by default -1 for a marked run in a text that holds
+    ``count`` and 0 for the others),
     ``infill`` answers the texts the test chose, one list per call in turn."""
 
     info = EngineInfo(model="scripted", family="masked", device="cpu", dtype="float32")
@@ -290,8 +291,11 @@ class ScriptedEngine:
         logprob=None,
     ) -> None:
         self.marks = marks
-        # by default a token the test disputes is unlikely (log p = -1), every other one certain
-        self.logprob = logprob or (lambda text, token: -1.0 if marks.get(token, 0.0) else 0.0)
+        # by default a token the test disputes is unlikely (log p = -1) in a text with the user's
+        # edit (every test's edit writes `count`), every other token certain
+        self.logprob = logprob or (
+            lambda text, token: -1.0 if marks.get(token, 0.0) and "count" in text else 0.0
+        )
         self.infills = list(infills or [])
         self.scores: list[ScoreRequest] = []
         self.infill_requests: list[InfillRequest] = []
@@ -336,11 +340,15 @@ def test_suggest_rewrites_the_disputed_word_of_the_best_window_in_one_score_call
     got = suggest(engine, doc, RENAME)
     start, end = at(RENAMED, "x")
     assert got == Suggestion(start, end, "count", Window(*at(RENAMED, "y = x + 1"), "use"), 0.9)
-    assert len(engine.scores) == 2  # every window, then the rewritten one
-    request, check = engine.scores
+    # every window; then the rewritten one, and the window before and after the rewrite in the
+    # text with the user's edit undone
+    assert len(engine.scores) == 4
+    request, check, undone, undone_check = engine.scores
     window = (RENAMED.rindex("\n", 0, got.window.start), got.window.end + len("count") - 1)
     assert check.text == RENAMED[:start] + "count" + RENAMED[end:] and check.windows == (window,)
     assert check.stride == request.stride and check.preamble == request.preamble
+    before = RENAMED.replace("count: int", "x")
+    assert undone.text == before and undone_check.text == before.replace("y = x", "y = count")
     lines = [w for w in windows(doc, RENAME)]
     assert request.windows == tuple((RENAMED.rindex("\n", 0, w.start), w.end) for w in lines)
     assert len(request.windows) > 1
@@ -351,7 +359,7 @@ def test_suggest_rewrites_the_disputed_word_of_the_best_window_in_one_score_call
     assert infill.preamble == request.preamble
 
 
-def test_a_rewrite_the_model_likes_less_than_the_text_it_replaces_is_no_suggestion():
+def test_a_rewrite_the_users_edit_does_not_call_for_is_no_suggestion():
     # the infill's answer fits the hole, but the window reads worse with it (mean log p -2 against
     # -0.25): the text stays as it is
     def logprob(text: str, token: str) -> float:
@@ -360,6 +368,10 @@ def test_a_rewrite_the_model_likes_less_than_the_text_it_replaces_is_no_suggesti
     engine = ScriptedEngine({"x": 0.9}, [["count"], [], []], logprob=logprob)
     assert suggest(engine, Document(RENAMED, "python"), RENAME) is None
     assert len(engine.scores) == 2
+    # it reads better, but as much so without the user's edit: not what the edit calls for
+    engine = ScriptedEngine({"x": 0.9}, [["count"]], logprob=lambda t, tok: -1.0 * (tok == "x"))
+    assert suggest(engine, Document(RENAMED, "python"), RENAME) is None
+    assert len(engine.scores) == 4
 
 
 def test_suggest_is_quiet_below_the_threshold():
@@ -536,7 +548,10 @@ def test_suggest_with_the_masked_engine_rewrites_the_stale_use(tiny_engine):
     edits = [LastEdit(text.index("value"), "x", "value: int")]
     doc = Document(text, "python")
     preamble = history_note(doc, edits)
-    engine, oracle = _oracle_engine(tiny_engine, text.replace("x + 1", "value + 1"), preamble)
+    target = text.replace("x + 1", "value + 1")
+    engine, oracle = _oracle_engine(
+        tiny_engine, target, preamble, also=[E2E_DOC.replace("(value)", "(x)")]
+    )
     got = suggest(engine, doc, edits)
     x = text.index("x")
     assert got is not None
