@@ -215,7 +215,8 @@ def suggest(
     name are judged first, by whether the rename moved the model towards the new name there
     (``rename_scores``: four ``score`` calls for the ``MAX_REWRITES`` nearest), nearest first; once
     the user accepts one, the next request judges the next ones. The other windows get one ``score``
-    call for all of them, the best tried with an ``infill`` each.
+    call for all of them, the best tried with an ``infill`` each, a rewrite kept only where the
+    user's edit calls for it (``_prefers``).
     """
     candidates = windows(doc, edits, options.max_windows)
     if not candidates:
