@@ -7,7 +7,7 @@
 --                                run test_startup.lua for that install layout instead
 --   DIFFUSION_LSP_FAKE_LOG       (start-up runs) the file fake_server.py logs what it received to
 --   DIFFUSION_LSP_TEST_SUITE     'next_edit' (set by run.sh): only the next-edit end-to-end tests, against
---     DIFFUSION_LSP_TEST_NEXT_EDIT_CMD       JSON list: the server command (on its fake engine), with
+--     DIFFUSION_LSP_TEST_NEXT_EDIT_CMD       JSON list: the server command (its fake engine or a model), with
 --     DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS  JSON object: its settings
 local here = debug.getinfo(1, 'S').source:sub(2)
 local dir = vim.fn.fnamemodify(here, ':p:h')

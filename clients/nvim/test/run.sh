@@ -12,8 +12,9 @@
 #   DIFFUSION_LSP_TEST_CMD      JSON list, the server command (default: [".venv/bin/diffusion-lsp"])
 #   DIFFUSION_LSP_TEST_FILTER   run only the tests whose name contains this
 #   DIFFUSION_LSP_TEST_STARTUP_ONLY  set: only the start-up runs (no model; seconds)
-#   DIFFUSION_LSP_TEST_NEXT_EDIT_CMD JSON list, the server command for the next-edit runs (default: the
-#                               server above with `serve --fake-engine`)
+#   DIFFUSION_LSP_TEST_NEXT_EDIT_CMD JSON list, the server command for the fake-engine next-edit runs
+#                               (default: the server above with `serve --fake-engine`); the
+#                               embedded-model runs use the server above
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 cd "$root"
@@ -123,23 +124,34 @@ if [ -n "${DIFFUSION_LSP_TEST_STARTUP_ONLY:-}" ]; then
   exit "$status"
 fi
 
-# -- Next edit, against the real server on its fake engine (seconds) -------------------------------
+# -- Next edit, against the real server: on its fake engine, then on the embedded model (seconds) ---
 next_cmd="${DIFFUSION_LSP_TEST_NEXT_EDIT_CMD:-[\"$root/.venv/bin/diffusion-lsp\", \"serve\", \"--fake-engine\"]}"
-for nvim in "$@"; do
-  echo "== next edit (fake engine): $("$nvim" --version | head -n 1) ($nvim)"
-  home="$work/home-next-$(basename "$nvim")-$RANDOM"
-  mkdir -p "$home"
-  if ! XDG_CONFIG_HOME="$home/config" XDG_DATA_HOME="$home/data" XDG_STATE_HOME="$home/state" \
-      XDG_CACHE_HOME="$home/cache" DIFFUSION_LSP_TEST_SUITE=next_edit DIFFUSION_LSP_TEST_NEXT_EDIT_CMD="$next_cmd" \
-      DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS='{"model": "fake:rename=x>count", "nextEdit": {"pauseMs": 100}}' \
-      "$nvim" --headless -u clients/nvim/test/minimal_init.lua -i NONE \
-        -c 'luafile clients/nvim/test/run.lua' </dev/null; then
-    echo "FAILED next edit on $nvim"
-    for log in "$home"/state/nvim/lsp.log "$home"/cache/nvim/lsp.log; do
-      [ -f "$log" ] && { echo "-- $log (last 40 lines)"; tail -n 40 "$log"; }
-    done
-    status=1
+for engine in fake embedded; do
+  if [ "$engine" = fake ]; then
+    cmd="$next_cmd"
+    settings='{"model": "fake:rename=x>count", "nextEdit": {"pauseMs": 100}}'
+    what="fake engine"
+  else
+    cmd="$DIFFUSION_LSP_TEST_CMD"  # the server as users start it, on the default model
+    settings='{"nextEdit": {"pauseMs": 100}}'
+    what="embedded model"
   fi
+  for nvim in "$@"; do
+    echo "== next edit ($what): $("$nvim" --version | head -n 1) ($nvim)"
+    home="$work/home-next-$engine-$(basename "$nvim")-$RANDOM"
+    mkdir -p "$home"
+    if ! XDG_CONFIG_HOME="$home/config" XDG_DATA_HOME="$home/data" XDG_STATE_HOME="$home/state" \
+        XDG_CACHE_HOME="$home/cache" DIFFUSION_LSP_TEST_SUITE=next_edit DIFFUSION_LSP_TEST_NEXT_EDIT_CMD="$cmd" \
+        DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS="$settings" \
+        "$nvim" --headless -u clients/nvim/test/minimal_init.lua -i NONE \
+          -c 'luafile clients/nvim/test/run.lua' </dev/null; then
+      echo "FAILED next edit ($what) on $nvim"
+      for log in "$home"/state/nvim/lsp.log "$home"/cache/nvim/lsp.log; do
+        [ -f "$log" ] && { echo "-- $log (last 40 lines)"; tail -n 40 "$log"; }
+      done
+      status=1
+    fi
+  done
 done
 
 # -- Unit and end-to-end runs, against the real server ----------------------------------------------

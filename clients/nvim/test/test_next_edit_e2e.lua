@@ -1,6 +1,7 @@
--- Next edit end to end, against the real server on its fake engine (`serve --fake-engine`, model
--- `fake:rename=x>count`: every `x` near a rename becomes `count`). The parameter's rename is typed as a
--- user types it; what is drawn and what accept leaves are checked against the server's own answer.
+-- Next edit end to end, against the real server: on its fake engine (`serve --fake-engine`, model
+-- `fake:rename=x>count`: every `x` near a rename becomes `count`), and on the embedded default model
+-- (run.sh runs both). The parameter's rename is typed as a user types it; what is drawn and what
+-- accept leaves are checked against the server's own answer.
 return function(H, opts)
   local api = vim.api
   local plugin = require('diffusion_lsp')
@@ -55,7 +56,7 @@ return function(H, opts)
     H.wait_for('the server to attach', function()
       return server.client_for_buf(bufnr)
     end, 30000)
-    local state = H.wait_for('the fake engine to load', function()
+    local state = H.wait_for('the model to load', function()
       local st = plugin.status().state
       return (st == 'ready' or st == 'error') and st
     end, 60000)
