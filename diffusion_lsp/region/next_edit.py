@@ -235,12 +235,7 @@ def suggest(
     others = [w for w in candidates if w not in renaming]
     if not others:
         return None
-    last = wide[-1]
-    undo = (
-        (last.start, last.end, last.before)
-        if doc.text[last.start : last.end] == last.after and last.before != last.after
-        else None
-    )
+    undo = _undo(wide[-1]) if _standing(doc, wide[-1]) else None
     preamble = history_note(doc, edits, language)
     request = ScoreRequest(
         doc.text,
@@ -285,18 +280,14 @@ def rename_scores(
     renamed place pulls the uses after it. No preamble: the note would tell the "not" text of an
     edit it does not have."""
     text = doc.text
-    made = [
-        (e.start, e.end, e.before)
-        for e in edits
-        if text[e.start : e.end] == e.after and e.before != e.after and _is_rename(doc, e, rename)
-    ]
+    made = [_undo(e) for e in edits if _standing(doc, e) and _is_rename(doc, e, rename)]
     sites = [s for s in rename.sites if any(_inside(s, w) for w in renaming)]
     undone, not_sites = _substitute(text, made, sites)
     texts = [
         (text, sites),  # renamed, the old name at the sites
-        _substitute(text, [(a, b, rename.new) for a, b in sites], sites, inside=True),
+        _substitute(text, [(a, b, rename.new) for a, b in sites], sites),
         (undone, not_sites),  # not renamed
-        _substitute(undone, [(a, b, rename.new) for a, b in not_sites], not_sites, inside=True),
+        _substitute(undone, [(a, b, rename.new) for a, b in not_sites], not_sites),
     ]
     logps = []
     for base, at in texts:
@@ -316,29 +307,34 @@ def rename_scores(
 
 
 def _substitute(
-    text: str,
-    replacements: Sequence[tuple[int, int, str]],
-    spans: Sequence[tuple[int, int]],
-    inside: bool = False,
+    text: str, replacements: Sequence[tuple[int, int, str]], spans: Sequence[tuple[int, int]]
 ) -> tuple[str, list[tuple[int, int]]]:
     """``text`` with the disjoint ``replacements`` (start, end, new text) made, and ``spans``
-    moved with it: each span lies apart from every replacement, or (``inside``) is one, and then
-    becomes its new text's span."""
+    moved with it: a span that is one of the replacements becomes its new text's span, any other
+    (apart from every replacement) keeps its text."""
     order = sorted(replacements)
     pieces, at = [], 0
     for a, b, new in order:
         pieces += [text[at:a], new]
         at = b
     pieces.append(text[at:])
+    new_of = {(a, b): new for a, b, new in order}
     moved = []
     for s, e in spans:
         delta = sum(len(new) - (b - a) for a, b, new in order if b <= s and (a, b) != (s, e))
-        if inside:
-            new = next(n for a, b, n in order if (a, b) == (s, e))
-            moved.append((s + delta, s + delta + len(new)))
-        else:
-            moved.append((s + delta, e + delta))
+        end = s + len(new_of[(s, e)]) if (s, e) in new_of else e
+        moved.append((s + delta, end + delta))
     return "".join(pieces), moved
+
+
+def _standing(doc: Document, edit: LastEdit) -> bool:
+    """Whether ``edit`` changed something and its text is still at its offsets."""
+    return edit.before != edit.after and doc.text[edit.start : edit.end] == edit.after
+
+
+def _undo(edit: LastEdit) -> tuple[int, int, str]:
+    """The replacement that undoes ``edit`` (a standing one)."""
+    return edit.start, edit.end, edit.before
 
 
 def _inside(site: tuple[int, int], window: Window) -> bool:
@@ -355,13 +351,18 @@ def _is_rename(doc: Document, edit: LastEdit, rename: Rename) -> bool:
 
 
 def _site_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """A site as the engine scores it: from the blanks before it (and their line break, as
-    ``scoring_span``) to its end (a tokenizer splits a word from the punctuation after it)."""
+    """A site as the engine scores it: from the blanks before it (``_blanks_before``) to its end
+    (a tokenizer splits a word from the punctuation after it)."""
+    return _blanks_before(text, start), end
+
+
+def _blanks_before(text: str, start: int) -> int:
+    """``start`` moved back over the blanks before it on its line, and that line's break."""
     while start > 0 and text[start - 1] in " \t":
         start -= 1
     if start > 0 and text[start - 1] == "\n":
         start -= 2 if start > 1 and text[start - 2] == "\r" else 1
-    return start, end
+    return start
 
 
 def _renamed(doc: Document, window: Window, rename: Rename, score: float) -> Suggestion | None:
@@ -449,11 +450,7 @@ def scoring_span(text: str, window: Window) -> tuple[int, int]:
     its context, and tokenizers split text at blanks but join a word to the blank before it
     (`` y``), a line break to the indentation after it and punctuation to punctuation (``);``),
     so a window cut anywhere else would be tokenized as no text around it ever is."""
-    start, end = window.start, window.end
-    while start > 0 and text[start - 1] in " \t":
-        start -= 1
-    if start > 0 and text[start - 1] == "\n":
-        start -= 2 if start > 1 and text[start - 2] == "\r" else 1
+    start, end = _blanks_before(text, window.start), window.end
     while end < len(text) and not text[end].isspace():
         end += 1
     return start, end

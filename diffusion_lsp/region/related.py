@@ -329,10 +329,9 @@ def rename_of(doc: Document, edits: Sequence[LastEdit]) -> Rename | None:
 
 def renamed_word(edit: LastEdit, word_chars: str) -> tuple[str, str] | None:
     """(old, new) when ``edit`` replaces one word with another and changes nothing else."""
-    old, new = (
-        renamed_away(edit, word_chars),
-        [w for w in words(edit.after, word_chars) if w not in set(words(edit.before, word_chars))],
-    )
+    before = set(words(edit.before, word_chars))
+    old = renamed_away(edit, word_chars)
+    new = [w for w in words(edit.after, word_chars) if w not in before]
     if len(old) != 1 or len(new) != 1:
         return None
     pattern = rf"(?<![\w{re.escape(word_chars)}]){re.escape(old[0])}(?![\w{re.escape(word_chars)}])"
