@@ -4,14 +4,13 @@ should change, leaves every no-edit case alone."""
 
 import pytest
 
-from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
 from diffusion_lsp.eval.next_edit import apply_sites, run_cases, summarize
 from diffusion_lsp.eval.next_edit_cases import cases_of_file
 from diffusion_lsp.region import Document
 from diffusion_lsp.region.next_edit import Options
 
 try:  # issue 16's pieces B (engine scoring) and C (the suggest pipeline)
-    from diffusion_lsp.engine.testing.oracle import TargetOracle
+    from diffusion_lsp.engine.testing.oracle import TargetOracle, with_denoiser
     from diffusion_lsp.region.next_edit import history_note, suggest  # noqa: F401
 except ImportError:
     pytest.skip("needs TargetOracle and region.next_edit.suggest", allow_module_level=True)
@@ -33,15 +32,7 @@ def _oracle_engine(base, case, target):
     preamble = history_note(Document(case.edited, case.language), [case.last_edit])
     # the document before the user's edit is right as it was
     oracle = TargetOracle.for_engine(base, target, preamble=preamble, also=[case.before])
-    return MaskedDiffusionEngine(
-        base.model,
-        base.tokenizer,
-        base.info,
-        base.spec,
-        special=base.special,
-        denoiser=oracle,
-        shift=False,
-    )
+    return with_denoiser(base, oracle)
 
 
 def _run(base, cases, target):

@@ -527,20 +527,10 @@ def tiny_engine(tmp_path_factory):
 
 
 def _oracle_engine(engine, target: str, preamble: str, also=()):
-    from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
-    from diffusion_lsp.engine.testing.oracle import TargetOracle
+    from diffusion_lsp.engine.testing.oracle import TargetOracle, with_denoiser
 
     oracle = TargetOracle.for_engine(engine, target, preamble, also=also)
-    wrapped = MaskedDiffusionEngine(
-        engine.model,
-        engine.tokenizer,
-        engine.info,
-        engine.spec,
-        special=engine.special,
-        denoiser=oracle,
-        shift=False,
-    )
-    return wrapped, oracle
+    return with_denoiser(engine, oracle), oracle
 
 
 def test_suggest_with_the_masked_engine_rewrites_the_stale_use(tiny_engine):

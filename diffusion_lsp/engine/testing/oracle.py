@@ -249,3 +249,19 @@ class TargetOracle:
                 if answer is not None:
                     logits[i, answer] = sure
         return logits
+
+
+def with_denoiser(engine: Any, denoiser: Any) -> Any:
+    """A ``MaskedDiffusionEngine`` on ``engine``'s model, tokenizer and special tokens whose
+    denoiser is ``denoiser`` (an oracle; ``shift=False``, as the oracles are)."""
+    from diffusion_lsp.engine.masked.engine import MaskedDiffusionEngine
+
+    return MaskedDiffusionEngine(
+        engine.model,
+        engine.tokenizer,
+        engine.info,
+        engine.spec,
+        special=engine.special,
+        denoiser=denoiser,
+        shift=False,
+    )

@@ -17,8 +17,8 @@ from diffusion_lsp.engine.api import (
     ScoreRequest,
 )
 from diffusion_lsp.engine.masked import score as score_module
-from diffusion_lsp.engine.masked.engine import PREAMBLE_TOKENS, MaskedDiffusionEngine
-from diffusion_lsp.engine.testing.oracle import TargetOracle
+from diffusion_lsp.engine.masked.engine import PREAMBLE_TOKENS
+from diffusion_lsp.engine.testing.oracle import TargetOracle, with_denoiser
 from diffusion_lsp.engine.tokens import decode, encode
 
 # ``value`` is one token of the tiny tokenizer, so the document and its target line up 1:1.
@@ -40,23 +40,11 @@ class Spy:
         return self.inner(tokens, attention, rows)
 
 
-def _with(engine, denoiser):
-    return MaskedDiffusionEngine(
-        engine.model,
-        engine.tokenizer,
-        engine.info,
-        engine.spec,
-        special=engine.special,
-        denoiser=denoiser,
-        shift=False,
-    )
-
-
 @pytest.fixture
 def oracle_engine(masked_engine):
     oracle = TargetOracle.for_engine(masked_engine, TARGET)
     spy = Spy(oracle)
-    return _with(masked_engine, spy), oracle, spy
+    return with_denoiser(masked_engine, spy), oracle, spy
 
 
 def test_the_window_over_the_stale_name_scores_high_and_the_rest_zero(oracle_engine):
@@ -121,7 +109,7 @@ def _line_windows(text):
 
 def test_windows_close_together_share_one_canvas_of_stride_rows(masked_engine):
     spy = Spy(TargetOracle.for_engine(masked_engine, LINES_TARGET))
-    engine = _with(masked_engine, spy)
+    engine = with_denoiser(masked_engine, spy)
     windows = _line_windows(LINES)
     result = engine.score(ScoreRequest(LINES, windows, stride=4))
     ((tokens, attention, _),) = spy.seen
@@ -179,7 +167,7 @@ def test_a_set_cancel_token_raises_and_is_checked_between_chunks(oracle_engine, 
         return spy(tokens, attention, rows)
 
     with pytest.raises(Cancelled):
-        _with(engine, cancel_after).score(request, cancel)
+        with_denoiser(engine, cancel_after).score(request, cancel)
     assert oracle.calls == 1
 
 
@@ -194,7 +182,7 @@ def test_scoring_and_infill_line_up_with_a_preamble(masked_engine):
     preamble = "# edited: renamed x to value\n"
     oracle = TargetOracle.for_engine(masked_engine, TARGET, preamble=preamble)
     spy = Spy(oracle)
-    engine = _with(masked_engine, spy)
+    engine = with_denoiser(masked_engine, spy)
     scored = engine.score(ScoreRequest(DOC, ((X, X + 1), (PLUS, PLUS + 4)), preamble=preamble))
     assert scored.windows[0].score >= 0.9 and scored.windows[1].score < 1e-6
     filled = engine.infill(
@@ -212,7 +200,7 @@ def test_the_preamble_survives_a_tiny_context_and_is_capped_at_its_end(masked_en
     far = "".join(f"line_{i} = {i}\n" for i in range(200))
     preamble = "# recent: renamed x to value\n"
     spy = Spy(lambda t, a, r: torch.zeros((len(r[0]), masked_engine.model.config.vocab_size)))
-    engine = _with(masked_engine, spy)
+    engine = with_denoiser(masked_engine, spy)
     engine.infill(
         InfillRequest(
             far + "y =", "\n" + far, lengths=(2,), steps=1, context_tokens=8, preamble=preamble
@@ -275,7 +263,7 @@ def test_banned_ids_never_count_as_the_top(masked_engine):
         logits[:, 7] = 5.0
         return logits
 
-    result = _with(masked_engine, loves_the_mask).score(ScoreRequest(DOC, ((0, len(DOC)),)))
+    result = with_denoiser(masked_engine, loves_the_mask).score(ScoreRequest(DOC, ((0, len(DOC)),)))
     top = decode(masked_engine.tokenizer, [7])
     assert all(t.top == top for t in result.windows[0].tokens)
 
