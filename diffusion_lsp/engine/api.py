@@ -103,13 +103,17 @@ class InfillRequest:
     """Fill the hole between ``prefix`` and ``suffix``.
 
     The hole's length is searched: each of ``lengths`` (in tokens) is denoised as one candidate in one
-    batch and the best is chosen. ``lengths=None`` lets the engine pick a ladder up to ``max_tokens``.
+    batch and the best is chosen. ``lengths=None`` lets the engine pick a ladder up to ``max_tokens``;
+    with ``search_length`` off, a masked model trained to fill a hole's unused end with its null token
+    (the embedded family) gets one hole, the ladder's longest, instead (a third of the CPU work of
+    the ladder's three rows; the other models, which write code into every slot, search all the same).
     """
 
     prefix: str
     suffix: str
     lengths: tuple[int, ...] | None = None
     max_tokens: int = 64
+    search_length: bool = True  # False: one hole where the model has a null token (above)
     steps: int | None = None  # None: the checkpoint's default
     temperature: float | None = None  # None: the checkpoint's default (0 = greedy)
     seed: int | None = 0

@@ -101,11 +101,17 @@ def default_lengths(max_tokens: int, single_line: bool) -> tuple[int, ...]:
 
 
 def hole_lengths(
-    requested: Sequence[int] | None, max_tokens: int, single_line: bool, cap: int
+    requested: Sequence[int] | None,
+    max_tokens: int,
+    single_line: bool,
+    cap: int,
+    one: bool = False,
 ) -> tuple[int, ...]:
     """The candidate hole lengths (tokens) a request is denoised at, ascending and distinct: the
-    request's own ``lengths``, else the ladder up to ``max_tokens``; each at least 1 and at most
-    ``cap`` (the longest hole the family has room for: ``max_tokens`` for the masked family, the
-    canvas left after the suffix for DiffusionGemma)."""
+    request's own ``lengths``, else the ladder up to ``max_tokens`` (``one``: only its longest);
+    each at least 1 and at most ``cap`` (the longest hole the family has room for: ``max_tokens``
+    for the masked family, the canvas left after the suffix for DiffusionGemma)."""
     lengths = requested or default_lengths(max_tokens, single_line)
+    if one and not requested:
+        lengths = (max(lengths),)
     return tuple(sorted({min(max(1, n), cap) for n in lengths}))

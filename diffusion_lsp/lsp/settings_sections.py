@@ -30,6 +30,13 @@ class TriggerBudget:
     max_tokens: int = setting(
         32, "Largest hole (in tokens) tried at the cursor.", minimum=1, maximum=1024
     )
+    search_length: bool = setting(
+        True,
+        "Try several hole lengths (4, 8 and 16 tokens for one line) and keep the most confident "
+        "of each. Off: one hole, the longest of them, for a model that fills a hole's unused end "
+        "with its null token (the embedded model; a third of the work on a CPU); other models "
+        "search all the same.",
+    )
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ class InlineSettings:
     """Inline (ghost-text) completion."""
 
     automatic: TriggerBudget = setting(
-        TriggerBudget(steps=8, max_tokens=24),
+        TriggerBudget(steps=8, max_tokens=24, search_length=False),
         "Budget of completions the editor asks for while you type: small, so they come fast.",
     )
     invoked: TriggerBudget = setting(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -46,6 +47,21 @@ def test_the_null_token_is_filler_and_never_reaches_the_text(engine):
     null = engine.tokenizer.convert_ids_to_tokens(config["null_token_id"])
     assert all(null not in c.text for c in result.alternatives)
     assert result.text.strip()  # a trained model fills a plain attribute access with something
+
+
+def test_without_length_search_the_embedded_model_denoises_one_hole(engine):
+    """Its null token ends an answer inside a longer hole, so the automatic trigger's request runs
+    one row (the ladder's longest) instead of three; the length search still runs on request."""
+    prefix, suffix = "import os\n\n\ndef exists(path):\n    return os.path.", "\n"
+    request = InfillRequest(
+        prefix, suffix, max_tokens=24, steps=8, alternatives=3, single_line=True
+    )
+    one = engine.infill(dataclasses.replace(request, search_length=False))
+    assert engine.denoiser._layout.batch == 1
+    assert [c.length for c in one.alternatives] == [16]
+    searched = engine.infill(request)
+    assert engine.denoiser._layout.batch == 3
+    assert {c.length for c in searched.alternatives} <= {4, 8, 16}
 
 
 def test_a_space_after_code_is_healed_into_the_hole():

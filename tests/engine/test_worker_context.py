@@ -175,6 +175,12 @@ def test_hole_lengths_take_the_request_or_the_ladder_within_the_cap():
     assert hole_lengths((40, 0, 7, 7), 64, single_line=False, cap=32) == (1, 7, 32)
 
 
+def test_one_hole_is_the_ladders_longest_and_never_overrides_the_requests_lengths():
+    assert hole_lengths(None, 24, single_line=True, cap=24, one=True) == (16,)
+    assert hole_lengths(None, 32, single_line=False, cap=20, one=True) == (20,)
+    assert hole_lengths((4, 8), 24, single_line=True, cap=24, one=True) == (4, 8)
+
+
 def test_docs_state_the_engines_ladders():
     # docs/engine.md cannot import the ladders; it must say what engine.candidates says.
     doc = " ".join((Path(__file__).parents[2] / "docs/engine.md").read_text("utf-8").split())

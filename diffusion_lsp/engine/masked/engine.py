@@ -86,6 +86,8 @@ class MaskedDiffusionEngine:
         gen = getattr(model, "generation_config", None)
         self.special = special or special_ids(tokenizer, config, gen, model=info.model)
         self.shift = shifts_logits(config_dict) if shift is None else shift
+        # trained to end a hole's answer with null tokens in its unused slots: one hole will do
+        self.null_trained = config_dict.get("null_token_id") is not None
         # ``fast_path``: the dual-cache (and on CUDA graphed) denoiser; ``pick_denoiser`` decides.
         self._denoiser_given = denoiser is not None  # an oracle in the tests runs every loop
         self._eager: Denoiser | None = None
@@ -131,7 +133,10 @@ class MaskedDiffusionEngine:
         max_tokens = max(1, request.max_tokens)
         if special.expand is not None and not request.lengths:
             return self._infill_expanding(request, prefix, suffix, healed, start, cancel)
-        lengths = hole_lengths(request.lengths, max_tokens, request.single_line, cap=max_tokens)
+        one = not request.search_length and self.null_trained
+        lengths = hole_lengths(
+            request.lengths, max_tokens, request.single_line, cap=max_tokens, one=one
+        )
         temperature = self._temperature(request.temperature)
         samples = max(1, request.alternatives) if temperature > 0 else 1
         plan = [(n, j) for n in lengths for j in range(samples)]

@@ -114,6 +114,7 @@ def infill_request(
         suffix=doc.text[end:],
         max_tokens=max(1, min(budget.max_tokens, hint.max_chars // CHARS_PER_TOKEN)),
         steps=budget.steps,
+        search_length=budget.search_length,
         alternatives=settings.alternatives,
         single_line=hint.max_lines == 1,
         context_tokens=settings.context_tokens,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -147,3 +148,14 @@ def test_clamped_tokens_never_change(shifted_engine, seed):
     )
     assert out.tokens[~canvas.free].tolist() == before[~canvas.free].tolist()
     assert not (out.tokens == engine.special.mask).any()
+
+
+def test_a_model_without_a_null_token_searches_the_length_all_the_same(masked_engine):
+    """``search_length=False`` asks for one hole only of a model that ends an answer with null
+    tokens; this one would write code into every slot of the longest hole."""
+    assert not masked_engine.null_trained
+    request = InfillRequest(PREFIX, SUFFIX, max_tokens=16, steps=2, single_line=True)
+    searched = masked_engine.infill(request)
+    one = masked_engine.infill(dataclasses.replace(request, search_length=False))
+    assert masked_engine.denoiser._layout.batch == 3
+    assert one.alternatives == searched.alternatives

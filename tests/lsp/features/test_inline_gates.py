@@ -308,3 +308,16 @@ def test_pause_is_bounded_and_zero_without_a_rhythm():
     assert inline.pause_ms(200, bounds) == 300
     assert inline.pause_ms(1000, bounds) == 400
     assert inline.pause_ms(200, DebounceSettings(min_ms=0, max_ms=0)) == 0
+
+
+def test_the_automatic_trigger_asks_for_one_hole_and_the_invoked_one_searches():
+    from diffusion_lsp import textops
+    from diffusion_lsp.region import Document, inline_region
+
+    doc = Document("def add(a, b):\n    return a + b\n", "python")
+    region = inline_region(doc, textops.Position(1, 11), max_lines=Settings().inline.max_lines)
+    automatic = inline.infill_request(doc, region, Settings(), automatic=True)
+    invoked = inline.infill_request(doc, region, Settings(), automatic=False)
+    assert not automatic.search_length and invoked.search_length
+    searching = Settings(inline=InlineSettings(automatic=Settings().inline.invoked))
+    assert inline.infill_request(doc, region, searching, automatic=True).search_length
