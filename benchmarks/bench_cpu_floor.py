@@ -1,7 +1,7 @@
 """CPU latency of a one-line inline infill against its FLOP floor, in bfloat16 and in float32.
 
 The request is the one the inline feature sends on an automatic trigger (the settings' defaults:
-its steps, max tokens, alternatives; single line; ``--context`` tokens of context), to the product's
+its steps, max tokens, length search, alternatives; single line; ``--context`` tokens of context), to the product's
 engine loaded with ``load_engine`` as the server loads it. The floor, measured in the same run: 2 x
 non-embedding parameters x context tokens, divided by the rate of the model's own matrix products
 (its linear layers' shapes at ``--context`` rows) in that dtype. The rest of a request is broken
@@ -56,27 +56,46 @@ def export_random(preset_name: str, out_dir: str) -> None:
 
 
 def matmul_rate(shapes: list[tuple[int, int]], rows: int, dtype: Any, repeats: int = 5) -> float:
-    """GFLOP/s of ``rows`` x K times K x N products for the (K, N) ``shapes`` (best of ``repeats``)."""
+    """GFLOP/s of ``rows`` x K times K x N products for the (K, N) ``shapes``: the best of ``repeats``
+    runs of the faster of ``torch.mm`` and the packed oneDNN product the engine runs on the CPU
+    (``engine/cpu_pack.py``), so that the floor is the machine's, not the engine's choice of kernel."""
     import torch
 
+    from diffusion_lsp.engine.cpu_pack import PackedLinear, can_pack
+
     mats = [(torch.randn(rows, k).to(dtype), torch.randn(k, n).to(dtype)) for k, n in shapes]
+    products = [lambda a=a, b=b: torch.mm(a, b) for a, b in mats]
+    if can_pack(dtype):
+        for (a, b), (k, n) in zip(mats, shapes):
+            linear = torch.nn.Linear(k, n, bias=False).to(dtype)
+            with torch.no_grad():
+                linear.weight.copy_(b.t())
+            packed = PackedLinear(linear)
+            products.append(lambda a=a, packed=packed: packed(a))
     flops = sum(2 * rows * k * n for k, n in shapes)
-    best = float("inf")
-    for _ in range(repeats + 1):
-        t0 = time.perf_counter()
-        for a, b in mats:
-            torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return flops / best / 1e9
+    half = len(shapes)
+    best = [float("inf"), float("inf")]  # torch.mm, packed
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            for which in range(len(products) // half):
+                t0 = time.perf_counter()
+                for run in products[which * half : (which + 1) * half]:
+                    run()
+                best[which] = min(best[which], time.perf_counter() - t0)
+    return flops / min(best) / 1e9
 
 
 def linear_shapes(model: Any) -> list[tuple[int, int]]:
-    """(in, out) of every linear layer of the body (not the head's decoder)."""
+    """(in, out) of every linear layer of the body (not the head's decoder), plain or packed."""
     import torch
+
+    from diffusion_lsp.engine.cpu_pack import PackedLinear
 
     inner = model.model
     return [
-        (m.in_features, m.out_features) for m in inner.modules() if isinstance(m, torch.nn.Linear)
+        (m.in_features, m.out_features)
+        for m in inner.modules()
+        if isinstance(m, torch.nn.Linear | PackedLinear)
     ]
 
 
@@ -120,6 +139,7 @@ def measure(path: str, dtype: str, args: argparse.Namespace, prefix: str, suffix
         suffix,
         max_tokens=budget.max_tokens,
         steps=budget.steps,
+        search_length=budget.search_length,
         alternatives=settings.alternatives,
         single_line=True,
         context_tokens=args.context,

@@ -266,6 +266,11 @@ def _load_engine(spec: ModelSpec, progress: Progress | None) -> Engine:
 
         report("quantizing the linear layers to fp8", 0.9)
         quantize_linears(model)
+    if family == "masked" and str(getattr(model, "device", device)) == "cpu":
+        from diffusion_lsp.engine.cpu_pack import pack_linears
+
+        report("packing the linear layers for the CPU", 0.9)
+        pack_linears(model)
     model.eval()
     info = EngineInfo(
         model=name,

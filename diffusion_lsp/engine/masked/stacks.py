@@ -141,6 +141,8 @@ class LlamaLikeStack:
         [layers, B, kvh, K, hd]; attend to all K slots, with ``key_bias`` [B, 1, 1, K] or
         [B, 1, T, K] (0 or -inf) added to the scores. ``key_positions`` [B, K]: unused here (every
         layer is global). Returns final hidden [B, T, H]."""
+        import torch.nn.functional as F
+
         b, t = ids.shape
         rep = self.num_heads // self.num_kv_heads
         # a per-query mask [B, 1, T, K] (causal prefill) repeats for each grouped query head
@@ -160,7 +162,9 @@ class LlamaLikeStack:
             # Grouped-query attention without copying keys: the query heads that share a key head
             # go into the sequence axis (the mask depends on the key only, so this is exact).
             q = q.reshape(b, self.num_kv_heads, rep * t, self.head_dim)  # [B, kvh, rep*T, hd]
-            o = attend(q, keys[i], values[i], bias, self.scaling)  # [B, kvh, rep*T, hd]
+            o = F.scaled_dot_product_attention(
+                q, keys[i], values[i], attn_mask=bias, scale=self.scaling
+            )  # [B, kvh, rep*T, hd]
             o = o.reshape(b, self.num_heads, t, self.head_dim).transpose(1, 2).reshape(b, t, -1)
             h = h + attn.o_proj(o)
             h = h + layer.mlp(layer.post_attention_layernorm(h))
@@ -232,6 +236,7 @@ class ModernBertStack:
         ``plan``: ``attention_plan(positions, key_bias, key_positions)`` made once for a request
         whose positions and bias do not change between steps (None: made here)."""
         import torch
+        import torch.nn.functional as F
 
         b, t = ids.shape
         if plan is None:
@@ -247,17 +252,21 @@ class ModernBertStack:
             q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)  # [B, nh, T, hd]
             _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, nh, T, hd]
             if self.types[i] != "sliding_attention":
-                o = attend(q, keys[i], values[i], global_bias, self.scaling)  # [B, nh, T, hd]
+                o = F.scaled_dot_product_attention(
+                    q, keys[i], values[i], attn_mask=global_bias, scale=self.scaling
+                )  # [B, nh, T, hd]
             elif chunks is None:
-                o = attend(q, keys[i], values[i], local_bias, self.scaling)
+                o = F.scaled_dot_product_attention(
+                    q, keys[i], values[i], attn_mask=local_bias, scale=self.scaling
+                )
             else:
                 parts = [
-                    attend(
+                    F.scaled_dot_product_attention(
                         q[:, :, rows],
                         _keys_at(keys[i], seen),  # [B, nh, S, hd]
                         _keys_at(values[i], seen),
-                        bias,
-                        self.scaling,
+                        attn_mask=bias,
+                        scale=self.scaling,
                     )
                     for rows, seen, bias in chunks
                 ]
@@ -331,26 +340,6 @@ class ModernBertStack:
         rot = {typ: _rotation(self.rotary, keys, offset, typ) for typ in set(self.types)}
         for i, typ in enumerate(self.types):
             out[i] = _rotate(keys[i], *rot[typ])
-
-
-SMALL_QUERIES = 64  # on the CPU, at most this many queries attend by plain products (span steps)
-
-
-def attend(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, scale: float
-) -> torch.Tensor:
-    """Attention of q [B, h, T, hd] over k, v [B, h, K, hd] with the additive ``bias``
-    (broadcast to [B, h, T, K]). A span step's few queries on the CPU take two matrix products and a
-    float32 softmax (a third faster there than the fused kernel, whose blocking is made for long
-    query runs: ``benchmarks/bench_cpu_floor.py``); everything else takes
-    ``scaled_dot_product_attention``."""
-    import torch
-    import torch.nn.functional as F
-
-    if q.device.type != "cpu" or q.shape[-2] > SMALL_QUERIES:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
-    scores = torch.matmul(q, k.transpose(-1, -2)).float().mul_(scale).add_(bias)
-    return torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), v)
 
 
 def _keys_at(x: torch.Tensor, seen: Any, dim: int = 2) -> torch.Tensor:

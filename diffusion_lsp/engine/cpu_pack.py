@@ -1,0 +1,87 @@
+"""Linear layers whose weights are laid out once, at load, for the CPU's matrix kernels (oneDNN).
+
+On the CPU, ``F.linear`` hands the weight to the matrix kernel in its plain layout, and the kernel
+re-lays it out on every call. For the skinny products of a span step (16 to 48 rows against a
+weight of a few megabytes) that costs as much as the product itself: a [16, 384] x [384, 3072]
+product takes 0.26 ms through ``F.linear`` in bfloat16 and 0.12 ms with the weight packed once; the
+prediction head ([16, 384] x [384, 16384]) 1.1 ms and 0.5 ms; in float32 the gains are larger
+(``benchmarks/bench_cpu_floor.py`` measures the request; docs/benchmarks.md). ``pack_linears``
+swaps every ``nn.Linear`` of a model for a ``PackedLinear`` holding its weight in oneDNN's layout
+(``torch.ops.mkldnn._reorder_linear_weight``, the op torch.compile's CPU weight freezing uses) and
+multiplying with ``torch.ops.mkldnn._linear_pointwise``: the same products (bit for bit in bfloat16
+on the development machine, within float32 rounding otherwise), so the model's own forward and the
+dual cache's stacks both run on it unchanged.
+
+Where the build has no oneDNN, or a check product on the model's dtype disagrees with ``F.linear``,
+nothing is swapped and the model runs as loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+PACKED_DTYPES = ("float32", "bfloat16")
+
+
+class PackedLinear(torch.nn.Module):
+    """``nn.Linear``'s forward over a weight packed for oneDNN (inference only: no gradients)."""
+
+    def __init__(self, linear: torch.nn.Linear, shared: bool = False) -> None:
+        super().__init__()
+        self.in_features = linear.in_features
+        self.out_features = linear.out_features
+        with torch.no_grad():
+            self._packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach())
+        # ``weight`` stays a parameter, so counts of the model's parameters do not change: the packed
+        # one, or, for a weight another module shares (a head tied to the embeddings), that one
+        self.weight = (
+            linear.weight if shared else torch.nn.Parameter(self._packed, requires_grad=False)
+        )
+        self.bias = linear.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self._packed, self.bias, "none", [], "")
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, packed"
+
+
+def can_pack(dtype: Any) -> bool:
+    """Whether this torch packs linear weights of ``dtype`` on the CPU and multiplies with them as
+    ``F.linear`` does (a small check product)."""
+    if str(dtype).removeprefix("torch.") not in PACKED_DTYPES:
+        return False
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        gen = torch.Generator().manual_seed(0)
+        linear = torch.nn.Linear(64, 96).to(dtype)
+        x = torch.randn(5, 64, generator=gen).to(dtype)
+        with torch.no_grad():
+            want = F.linear(x, linear.weight, linear.bias).float()
+            got = PackedLinear(linear)(x).float()
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return False
+    return bool(torch.allclose(got, want, rtol=1e-2, atol=1e-2))
+
+
+def pack_linears(model: Any) -> int:
+    """Swap every ``nn.Linear`` of ``model`` (on the CPU, in a packable dtype) for a
+    ``PackedLinear``; returns how many were swapped (0 where this torch cannot pack)."""
+    linears = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if type(child) is torch.nn.Linear and child.weight.device.type == "cpu"
+    ]
+    if not linears or not can_pack(linears[0][2].weight.dtype):
+        return 0
+    uses: dict[int, int] = {}
+    for _, p in model.named_parameters(remove_duplicate=False):
+        uses[id(p)] = uses.get(id(p), 0) + 1
+    for parent, name, child in linears:
+        setattr(parent, name, PackedLinear(child, shared=uses[id(child.weight)] > 1))
+    return len(linears)
