@@ -48,8 +48,8 @@ def window(prefix: str, suffix: str, count_tokens: CountTokens, budget: int) -> 
     # A token is at least one character, so lines beyond `budget` characters from the hole in
     # character terms can still fit; bound the work by counting at most this many characters.
     char_cap = max(budget, 1) * 16
-    pre_lines = _take_chars(_lines_outward(prefix, from_end=True), char_cap)
-    suf_lines = _take_chars(_lines_outward(suffix, from_end=False), char_cap)
+    pre_lines = _near_lines(prefix, char_cap, from_end=True)
+    suf_lines = _near_lines(suffix, char_cap, from_end=False)
     # The hole's own line is kept whole, unless it alone is longer than the budget could hold (a
     # minified or data line of 100 KB): then only the part nearest the hole is kept.
     line_cap = max(budget, 1) * LINE_CHARS_PER_TOKEN
@@ -102,6 +102,19 @@ class _Counts:
         return self.counts[i] if i < len(self.counts) else None
 
 
+def _near_lines(text: str, cap: int, from_end: bool) -> list[str]:
+    """The lines nearest the hole, outward, while they hold at most ``cap`` characters (the nearest
+    always, cut to its ``cap + 1`` characters nearest the hole): ``_take_chars(_lines_outward(text,
+    from_end), cap)``, splitting only the ``cap + 1`` characters nearest the hole instead of the
+    whole file (a 1 MB file's lines took 40 ms). The line cut at the slice's far end is partial:
+    dropped, unless it is the nearest line."""
+    near = text[-(cap + 1) :] if from_end else text[: cap + 1]
+    lines = _lines_outward(near, from_end)
+    if len(text) > len(near) and len(lines) > 1:
+        lines.pop()
+    return _take_chars(lines, cap)
+
+
 def _take_chars(lines: list[str], cap: int) -> list[str]:
     total = 0
     for i, line in enumerate(lines):
@@ -119,9 +132,14 @@ def encode(tokenizer: Any, text: str) -> list[int]:
 
 
 def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
-    """Token counts of a batch of texts (one tokenizer call)."""
+    """Token counts of a batch of texts (one tokenizer call; a fast tokenizer's Rust backend
+    directly, without offsets: half the time of the Python wrapper, for the same ids)."""
     if not texts:
         return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    fast = getattr(backend, "encode_batch_fast", None)
+    if fast is not None:
+        return [len(e.ids) for e in fast(list(texts), add_special_tokens=False)]
     return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
 

@@ -193,3 +193,45 @@ def test_window_cuts_only_at_real_line_breaks():
     prefix = "far = 1\fstill the same line\nnear = 2\n"
     pre, _ = window(prefix, "", count_words, budget=7)  # "still the same line" would fit alone
     assert pre == "near = 2\n"
+
+
+def test_the_window_splits_only_the_text_near_the_hole_and_keeps_the_same_lines():
+    """``_near_lines`` splits the ``cap + 1`` characters nearest the hole, not the whole file, and
+    keeps exactly the lines that splitting the whole text keeps, line breaks of every kind at the
+    slice's edge."""
+    import random
+
+    from diffusion_lsp.engine.tokens import _lines_outward, _near_lines, _take_chars
+
+    rng = random.Random(0)
+    for _ in range(5000):
+        cap = rng.choice([1, 2, 16, 80])
+        widths = [0, 1, cap - 1, cap, cap + 1, 2 * cap, rng.randint(0, 3 * cap)]
+        lines = [
+            "x" * rng.choice(widths) + rng.choice(["\n", "\r\n", "\r"])
+            for _ in range(rng.randint(0, 10))
+        ]
+        text = "".join(lines) + "y" * rng.choice([0, rng.randint(0, 2 * cap)])
+        for from_end in (True, False):
+            want = _take_chars(_lines_outward(text, from_end), cap)
+            if want:  # the nearest line is cut to its cap + 1 characters nearest the hole
+                want[0] = want[0][-(cap + 1) :] if from_end else want[0][: cap + 1]
+            assert _near_lines(text, cap, from_end) == want, (text, cap, from_end)
+
+
+def test_token_counts_come_from_the_fast_backend_and_equal_the_encodings(masked_dir):
+    from transformers import AutoTokenizer
+
+    from diffusion_lsp.engine.tokens import count_tokens, encode
+    from diffusion_lsp.models import embedded_model_path
+
+    texts = ["def f(x):\n", "    return x  # é\n", "", "\t\tpass\r\n"]
+    for path in (embedded_model_path(), masked_dir):
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        assert count_tokens(tokenizer, texts) == [len(encode(tokenizer, t)) for t in texts]
+
+    class Slow:  # no Rust backend: the tokenizer's own call
+        def __call__(self, texts, add_special_tokens):
+            return {"input_ids": [list(t) for t in texts]}
+
+    assert count_tokens(Slow(), ["ab", "c"]) == [2, 1]
