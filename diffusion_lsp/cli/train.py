@@ -8,6 +8,7 @@ import sys
 
 from diffusion_lsp.engine.api import WEIGHT_DTYPES
 from diffusion_lsp.train.loop import TrainConfig
+from diffusion_lsp.train.model import PRESETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the standard library and installed packages",
     )
-    parser.add_argument("--preset", choices=["tiny", "small"], default=d.preset, help="model size")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), default=d.preset, help="model size (train/model.py)"
+    )
     parser.add_argument("--vocab-size", type=int, default=d.vocab_size)
     parser.add_argument(
         "--max-mb", type=float, default=d.max_bytes / 1e6, help="cap on corpus text (MB)"

@@ -25,7 +25,7 @@ class TrainConfig:
     work_dir: str
     roots: list[str] = field(default_factory=list)
     default_roots: bool = True
-    preset: str = "small"
+    preset: str = "base"  # train/model.py: the size chosen for the next embedded model
     vocab_size: int = 16384
     max_bytes: int = 300_000_000
     tokenizer_bytes: int = 40_000_000
