@@ -1,16 +1,19 @@
 """CPU latency of a one-line inline infill against its FLOP floor, in bfloat16 and in float32.
 
 The request is the one the inline feature sends on an automatic trigger (the settings' defaults:
-its steps, max tokens, length search, alternatives; single line; ``--context`` tokens of context), to the product's
-engine loaded with ``load_engine`` as the server loads it. The floor, measured in the same run: 2 x
-non-embedding parameters x context tokens, divided by the rate of the model's own matrix products
-(its linear layers' shapes at ``--context`` rows) in that dtype. The rest of a request is broken
-down: tokenize, prefill (the first model call: the whole canvas), the span steps, and the rest
-(the head, sampling, decoding, ranking).
+its steps, max tokens, length search, alternatives; single line; ``--context`` tokens of context),
+to the product's engine loaded with ``load_engine`` as the server loads it. Every checkpoint and
+dtype of a run is loaded first, then timed in interleaved rounds (``measure_all``), so that their
+p50s compare within the run. The floor, measured in the same run: 2 x non-embedding parameters x
+context tokens, divided by the rate of the model's own matrix products (its linear layers' shapes
+at ``--context`` rows, the faster of ``torch.mm`` and the packed kernel) in that dtype. The rest of
+a request is broken down: tokenize, prefill (the first model call: the whole canvas), the span
+steps, and the rest (the head, sampling, decoding, ranking).
 
     python benchmarks/bench_cpu_floor.py                        # the embedded model
     python benchmarks/bench_cpu_floor.py --preset base          # random weights of a preset
     python benchmarks/bench_cpu_floor.py --sweep small,base     # item 2: p50 per preset (bf16)
+    python benchmarks/bench_cpu_floor.py --sweep base,512x5x4x1536  # and candidate shapes
 """
 
 from __future__ import annotations
@@ -42,16 +45,29 @@ def document(min_chars: int) -> tuple[str, str]:
     return text[:cut], text[text.index("\n", cut) :]
 
 
+def preset_of(name: str) -> Any:
+    """A preset of ``train/model.py`` by name, or a candidate shape ``HIDDENxLAYERSxHEADSxGEGLU``
+    (``512x5x4x1536``; a 128-token local window, global attention every 3rd layer, 1,024
+    positions, as the presets)."""
+    from diffusion_lsp.train.model import PRESETS, Preset
+
+    if name in PRESETS:
+        return PRESETS[name]
+    hidden, layers, heads, inner = (int(x) for x in name.split("x"))
+    return Preset(hidden, layers, heads, inner, 128, 3, 1024)
+
+
 def export_random(preset_name: str, out_dir: str) -> None:
-    """A randomly initialised model of ``preset_name`` with the embedded model's tokenizer."""
+    """A randomly initialised model of ``preset_name`` (``preset_of``) with the embedded model's
+    tokenizer."""
     from transformers import AutoTokenizer
 
     from diffusion_lsp.engine.loading import DEFAULT_MODEL_DIR
-    from diffusion_lsp.train.model import PRESETS, build_config, build_model, export
+    from diffusion_lsp.train.model import build_config, build_model, export
     from diffusion_lsp.train.tokenizer import special_ids
 
     tokenizer = AutoTokenizer.from_pretrained(str(DEFAULT_MODEL_DIR))
-    config = build_config(PRESETS[preset_name], special_ids(tokenizer), len(tokenizer))
+    config = build_config(preset_of(preset_name), special_ids(tokenizer), len(tokenizer))
     export(build_model(config), tokenizer, out_dir)
 
 
@@ -122,63 +138,80 @@ class PhaseClock:
         self.ms = dict.fromkeys(self.ms, 0.0)
 
 
-def measure(path: str, dtype: str, args: argparse.Namespace, prefix: str, suffix: str) -> dict:
-    """p50 and breakdown of the inline request, and the floor, for the checkpoint at ``path``."""
-    import torch
+class Job:
+    """One checkpoint in one dtype, loaded as the server loads it, with the request and its runs."""
 
-    from diffusion_lsp.engine import load_engine
-    from diffusion_lsp.engine.api import InfillRequest, ModelSpec
-    from diffusion_lsp.lsp.settings import Settings
-    from diffusion_lsp.train.model import count_parameters
+    def __init__(
+        self, label: str, path: str, dtype: str, args: argparse.Namespace, doc: tuple
+    ) -> None:
+        from diffusion_lsp.engine import load_engine
+        from diffusion_lsp.engine.api import InfillRequest, ModelSpec
+        from diffusion_lsp.lsp.settings import Settings
 
-    engine = load_engine(ModelSpec(model=path, device="cpu", dtype=dtype))
-    settings = Settings()
-    budget = settings.inline.automatic
-    request = InfillRequest(
-        prefix,
-        suffix,
-        max_tokens=budget.max_tokens,
-        steps=budget.steps,
-        search_length=budget.search_length,
-        alternatives=settings.alternatives,
-        single_line=True,
-        context_tokens=args.context,
-    )
-    clock = PhaseClock(engine.denoiser)
-    engine.infill(request)  # warm-up
-    runs = []
-    for _ in range(args.repeats):
-        clock.reset()
-        t0 = time.perf_counter()
-        result = engine.infill(request)
-        total = (time.perf_counter() - t0) * 1000
-        tokenize, prefill, steps = (
-            result.timings.tokenize_ms,
-            clock.ms["prefill"],
-            clock.ms["steps"],
+        self.label, self.args = label, args
+        self.engine = load_engine(ModelSpec(model=path, device="cpu", dtype=dtype))
+        settings = Settings()
+        budget = settings.inline.automatic
+        self.request = InfillRequest(
+            doc[0],
+            doc[1],
+            max_tokens=budget.max_tokens,
+            steps=budget.steps,
+            search_length=budget.search_length,
+            alternatives=settings.alternatives,
+            single_line=True,
+            context_tokens=args.context,
         )
-        runs.append((total, tokenize, prefill, steps, total - tokenize - prefill - steps))
-    total, tokenize, prefill, steps, rest = (statistics.median(col) for col in zip(*runs))
-    _, body = count_parameters(engine.model)
-    tokens = engine.denoiser.stats.tokens_encoded[-result.nfe] if result.nfe else args.context
-    dtype_t = getattr(torch, engine.info.dtype)
-    rate = matmul_rate(linear_shapes(engine.model), args.context, dtype_t)
-    floor = 2 * body * args.context / (rate * 1e9) * 1000
-    return {
-        "dtype": engine.info.dtype,
-        "params": engine.info.parameters,
-        "body": body,
-        "tokens": tokens,
-        "nfe": result.nfe,
-        "p50": total,
-        "min": min(r[0] for r in runs),
-        "tokenize": tokenize,
-        "prefill": prefill,
-        "steps": steps,
-        "rest": rest,
-        "rate": rate,
-        "floor": floor,
-    }
+        self.clock = PhaseClock(self.engine.denoiser)
+        self.result = self.engine.infill(self.request)  # warm-up
+        self.runs: list[tuple[float, ...]] = []
+
+    def run(self) -> None:
+        self.clock.reset()
+        t0 = time.perf_counter()
+        self.result = self.engine.infill(self.request)
+        total = (time.perf_counter() - t0) * 1000
+        tokenize, prefill = self.result.timings.tokenize_ms, self.clock.ms["prefill"]
+        steps = self.clock.ms["steps"]
+        self.runs.append((total, tokenize, prefill, steps, total - tokenize - prefill - steps))
+
+    def summary(self) -> dict:
+        """p50 and breakdown of the runs, and the floor measured now."""
+        import torch
+
+        from diffusion_lsp.train.model import count_parameters
+
+        engine, result, args = self.engine, self.result, self.args
+        total, tokenize, prefill, steps, rest = (statistics.median(c) for c in zip(*self.runs))
+        _, body = count_parameters(engine.model)
+        tokens = engine.denoiser.stats.tokens_encoded[-result.nfe] if result.nfe else args.context
+        dtype_t = getattr(torch, engine.info.dtype)
+        rate = matmul_rate(linear_shapes(engine.model), args.context, dtype_t)
+        floor = 2 * body * args.context / (rate * 1e9) * 1000
+        return {
+            "dtype": engine.info.dtype,
+            "params": engine.info.parameters,
+            "body": body,
+            "tokens": tokens,
+            "nfe": result.nfe,
+            "p50": total,
+            "min": min(r[0] for r in self.runs),
+            "tokenize": tokenize,
+            "prefill": prefill,
+            "steps": steps,
+            "rest": rest,
+            "rate": rate,
+            "floor": floor,
+        }
+
+
+def measure_all(jobs: list[Job], repeats: int) -> None:
+    """``repeats`` rounds, each job once per round, in alternating order: the machine's drift (a
+    shared VM's speed moves by a fifth within minutes) falls on every job alike, so their p50s
+    compare within one run."""
+    for r in range(repeats):
+        for job in jobs if r % 2 == 0 else jobs[::-1]:
+            job.run()
 
 
 def row(label: str, m: dict) -> str:
@@ -201,7 +234,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="a checkpoint directory (default: the embedded model)")
     ap.add_argument("--preset", help="random weights of this train/model.py preset instead")
-    ap.add_argument("--sweep", help="comma-separated presets, random weights, bfloat16 only")
+    ap.add_argument(
+        "--sweep",
+        help="comma-separated presets or HIDDENxLAYERSxHEADSxGEGLU shapes, random weights, "
+        "bfloat16 only, timed in interleaved rounds",
+    )
     ap.add_argument("--dtypes", default="bfloat16,float32")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--context", type=int, default=1000, help="tokens of context (prefix + suffix)")
@@ -219,18 +256,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(HEADER)
     if args.sweep:
-        jobs = [(name, "bfloat16") for name in args.sweep.split(",")]
+        wanted = [(name, "bfloat16") for name in args.sweep.split(",")]
     else:
-        jobs = [(args.preset, dtype) for dtype in args.dtypes.split(",")]
-    for preset, dtype in jobs:
-        with tempfile.TemporaryDirectory() as tmp:
+        wanted = [(args.preset, dtype) for dtype in args.dtypes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = []
+        for preset, dtype in wanted:
             if preset:
-                export_random(preset, tmp)
-                path, label = tmp, f"random {preset}"
+                path = os.path.join(tmp, preset)
+                if not os.path.isdir(path):
+                    export_random(preset, path)
+                label = f"random {preset}"
             else:
                 path = args.model or str(ROOT / "diffusion_lsp" / "models" / "code-small")
                 label = Path(path).name
-            print(row(label, measure(path, dtype, args, prefix, suffix)), flush=True)
+            jobs.append(Job(label, path, dtype, args, (prefix, suffix)))
+        measure_all(jobs, args.repeats)
+        for job in jobs:
+            print(row(job.label, job.summary()), flush=True)
 
 
 if __name__ == "__main__":
