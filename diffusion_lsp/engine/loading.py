@@ -266,7 +266,9 @@ def _load_engine(spec: ModelSpec, progress: Progress | None) -> Engine:
 
         report("quantizing the linear layers to fp8", 0.9)
         quantize_linears(model)
-    if family == "masked" and str(getattr(model, "device", device)) == "cpu":
+    if family == "masked" and str(getattr(model, "device", device)) == "cpu" and not plan.remote:
+        # transformers' own classes only: a remote-code model may read a layer's weight itself,
+        # and a packed weight is not a plain tensor
         from diffusion_lsp.engine.cpu_pack import pack_linears
 
         report("packing the linear layers for the CPU", 0.9)
