@@ -30,7 +30,9 @@ def test_base_is_the_larger_preset_the_training_run_makes():
     from diffusion_lsp.train.loop import TrainConfig
 
     assert TrainConfig(out_dir="", work_dir="").preset == "base"
-    small, base = (build_model(build_config(PRESETS[n], _special(), 16384)) for n in ("small", "base"))
+    small, base = (
+        build_model(build_config(PRESETS[n], _special(), 16384)) for n in ("small", "base")
+    )
     assert count_parameters(base)[1] > 3 * count_parameters(small)[1]
 
 
