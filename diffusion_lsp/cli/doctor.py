@@ -97,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
             else "no native bf16"
         )
         line("dtype", f"{dtype} ({spec.dtype}; the CPU has {bf16})")
+        if device == "cpu":
+            from diffusion_lsp.engine.cpu_pack import can_pack
+
+            packed = "packed for oneDNN" if can_pack(dtype) else "plain (no oneDNN packing here)"
+            line("cpu linear layers", packed)
     except ModelLoadError as exc:
         line("device", f"PROBLEM: {exc}")
         problems += 1

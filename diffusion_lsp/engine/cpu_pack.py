@@ -50,10 +50,12 @@ class PackedLinear(torch.nn.Module):
 
 
 def can_pack(dtype: Any) -> bool:
-    """Whether this torch packs linear weights of ``dtype`` on the CPU and multiplies with them as
+    """Whether this torch packs linear weights of ``dtype`` (a torch dtype or its name) on the CPU and multiplies with them as
     ``F.linear`` does (a small check product)."""
-    if str(dtype).removeprefix("torch.") not in PACKED_DTYPES:
+    name = str(dtype).removeprefix("torch.")
+    if name not in PACKED_DTYPES:
         return False
+    dtype = getattr(torch, name)
     if not torch.backends.mkldnn.is_available():
         return False
     try:

@@ -59,6 +59,7 @@ def test_the_masked_engine_on_the_cpu_runs_packed(masked_dir, monkeypatch):
 
 def test_without_onednn_or_in_an_unpacked_dtype_nothing_is_swapped(masked_dir, monkeypatch):
     assert not can_pack(torch.float16)
+    assert can_pack("bfloat16") == can_pack(torch.bfloat16)  # a name as doctor passes it
     model = _load(masked_dir, torch.float32)
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
     assert pack_linears(model) == 0

@@ -86,6 +86,7 @@ def test_doctor_reports_torch_dtype_model_and_grammars(masked_dir, capsys):
     for key in ("torch:", "dtype:", "model:", "model files:", "grammars:"):
         assert key in out
     assert "local directory, 1 weight file(s)" in out
+    assert "cpu linear layers:" in out  # packed where this torch has oneDNN, else plain
 
 
 def test_doctor_load_says_how_a_step_runs(masked_dir, tmp_path, capsys):
