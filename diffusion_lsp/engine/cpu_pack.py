@@ -50,8 +50,8 @@ class PackedLinear(torch.nn.Module):
 
 
 def can_pack(dtype: Any) -> bool:
-    """Whether this torch packs linear weights of ``dtype`` (a torch dtype or its name) on the CPU and multiplies with them as
-    ``F.linear`` does (a small check product)."""
+    """Whether this torch packs linear weights of ``dtype`` (a torch dtype or its name) on the CPU
+    and multiplies with them as ``F.linear`` does (a small check product)."""
     name = str(dtype).removeprefix("torch.")
     if name not in PACKED_DTYPES:
         return False

@@ -5,10 +5,10 @@ Sizing (issue #15, ``benchmarks/bench_cpu_floor.py``, docs/benchmarks.md "CPU FL
 automatic one-line inline infill with 1,000 tokens of context must keep its p50 under 300 ms in
 bfloat16 on 2 cores, and the export must fit the package (at most 40 MB, shards of at most 15 MB).
 With the engine's one-hole automatic request and packed CPU linears, the latency would allow a body
-of about 20 M parameters (hidden 512, 5 layers: 256 ms); the package limit binds first: at most
+of about 20 M parameters (hidden 512, 5 layers: 256-276 ms); the package limit binds first: at most
 about 19 M parameters in all in bfloat16, embeddings included (16,384 x hidden). ``base`` is the
-largest preset under it: 12.6 M body parameters, 18.8 M in all (37.7 MB), p50 194 ms in bfloat16
-(3.2x the FLOP floor) and 319 ms in float32 on the development machine.
+largest preset under it: 12.6 M body parameters, 18.8 M in all (37.7 MB), p50 198-250 ms in
+bfloat16 (3.2-3.9x the FLOP floor) and 290-318 ms in float32 on the development machine.
 """
 
 from __future__ import annotations
