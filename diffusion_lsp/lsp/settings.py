@@ -97,7 +97,12 @@ class Settings:
         maximum=131072,
     )
     alternatives: int = setting(
-        3, "Inline completion alternatives returned per request.", minimum=1, maximum=16
+        3,
+        "Inline completion alternatives returned per request, at most (one per hole length tried, "
+        "or per sample above temperature 0; an automatic request on the embedded model tries one "
+        "length: inline.automatic.searchLength).",
+        minimum=1,
+        maximum=16,
     )
     refine_fraction: float = setting(
         0.3,
