@@ -18,9 +18,10 @@ d are the keys for p + d, exactly); one span step over all rows then writes thei
 approximate in the same way as the cache itself (a row's context saw a hole of another length) and
 measured the same way (``benchmarks/bench_cpu_dual_cache.py --compare shared``).
 
-Shapes are static per bucket: the context is padded to a context bucket and the span to a span
-bucket, padding is masked out of the keys, and on CUDA each (batch, context bucket, span bucket) span
-step is captured once as a CUDA graph and replayed, so typing never recompiles or recaptures.
+Shapes are static per bucket on CUDA: the context is padded to a context bucket and the span to a
+span bucket, padding is masked out of the keys, and each (batch, context bucket, span bucket) span
+step is captured once as a CUDA graph and replayed, so typing never recompiles or recaptures. The
+CPU has no graphs: there the context takes its exact length (its padding would be work for nothing).
 """
 
 from __future__ import annotations
@@ -230,7 +231,10 @@ class DualCacheDenoiser:
             keep = attention[b].clone()
             keep[starts[b] : ends[b]] = False
             ctx_pos.append(keep.nonzero().squeeze(1))
-        ctx = context_bucket(max(int(p.numel()) for p in ctx_pos), self.context_buckets)
+        n_ctx = max(int(p.numel()) for p in ctx_pos)
+        # Buckets keep CUDA graphs' shapes few. The CPU has no graphs, and a bucket's padding is work
+        # for nothing there (docs/benchmarks.md, "CPU FLOP floor": up to half a prefill).
+        ctx = context_bucket(n_ctx, self.context_buckets) if self.use_graphs else max(n_ctx, 1)
         total = ctx + span
         ids = torch.zeros((bsz, total), dtype=torch.long, device=dev)
         positions = torch.zeros((bsz, total), dtype=torch.long, device=dev)

@@ -89,6 +89,18 @@ def test_span_step_is_exact_while_the_hole_is_unchanged(model, shift):
     assert den.stats.tokens_encoded[1] == span_bucket(6 + shift) < den.stats.tokens_encoded[0]
 
 
+def test_on_the_cpu_the_context_takes_its_exact_length(model):
+    """No context bucket on the CPU (no graphs to keep shapes for): the prefill runs the 14 context
+    slots and the span, not a 256-slot bucket of padding."""
+    tokens = canvas(9, 6, 5)[None]
+    attention = torch.ones_like(tokens, dtype=torch.bool)
+    rows = (torch.zeros(6, dtype=torch.long), torch.arange(9, 15))
+    den = DualCacheDenoiser(model, shift=False)
+    den(tokens, attention, rows)
+    assert den._layout.ctx == 9 + 5
+    assert den.stats.tokens_encoded == [9 + 5 + span_bucket(6)]
+
+
 def test_refresh_every_step_is_the_uncached_loop(model):
     tokens = canvas(10, 4, 6)[None]
     attention = torch.ones_like(tokens, dtype=torch.bool)
