@@ -8,7 +8,7 @@ With the engine's one-hole automatic request and packed CPU linears, the latency
 of about 20 M parameters (hidden 512, 5 layers: 256-276 ms); the package limit binds first: at most
 about 19 M parameters in all in bfloat16, embeddings included (16,384 x hidden). ``base`` is the
 largest preset under it: 12.6 M body parameters, 18.8 M in all (37.7 MB), p50 198-250 ms in
-bfloat16 (3.2-3.9x the FLOP floor) and 290-318 ms in float32 on the development machine.
+bfloat16 (3.2-3.9x the FLOP floor) and 290-337 ms in float32 on the development machine.
 """
 
 from __future__ import annotations
