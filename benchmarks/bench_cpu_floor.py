@@ -26,6 +26,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -80,25 +81,25 @@ def matmul_rate(shapes: list[tuple[int, int]], rows: int, dtype: Any, repeats: i
     from diffusion_lsp.engine.cpu_pack import PackedLinear, can_pack
 
     mats = [(torch.randn(rows, k).to(dtype), torch.randn(k, n).to(dtype)) for k, n in shapes]
-    products = [lambda a=a, b=b: torch.mm(a, b) for a, b in mats]
+    kernels = [[partial(torch.mm, a, b) for a, b in mats]]
     if can_pack(dtype):
-        for (a, b), (k, n) in zip(mats, shapes):
-            linear = torch.nn.Linear(k, n, bias=False).to(dtype)
+        packed = []
+        for a, b in mats:
+            linear = torch.nn.Linear(*b.shape, bias=False).to(dtype)
             with torch.no_grad():
                 linear.weight.copy_(b.t())
-            packed = PackedLinear(linear)
-            products.append(lambda a=a, packed=packed: packed(a))
+            packed.append(partial(PackedLinear(linear), a))
+        kernels.append(packed)
     flops = sum(2 * rows * k * n for k, n in shapes)
-    half = len(shapes)
-    best = [float("inf"), float("inf")]  # torch.mm, packed
+    best = float("inf")
     with torch.no_grad():
         for _ in range(repeats + 1):
-            for which in range(len(products) // half):
+            for products in kernels:
                 t0 = time.perf_counter()
-                for run in products[which * half : (which + 1) * half]:
-                    run()
-                best[which] = min(best[which], time.perf_counter() - t0)
-    return flops / min(best) / 1e9
+                for product in products:
+                    product()
+                best = min(best, time.perf_counter() - t0)
+    return flops / best / 1e9
 
 
 def linear_shapes(model: Any) -> list[tuple[int, int]]:

@@ -426,11 +426,9 @@ def _prefers(
             document=uri,
         )
         (result,) = engine.score(request, cancel).windows
-        if not result.tokens:
-            return None
-        return sum(t.logprob for t in result.tokens) / len(result.tokens)
+        return _mean_logprob(result) if result.tokens else None
 
-    before = sum(t.logprob for t in scored.tokens) / len(scored.tokens)
+    before = _mean_logprob(scored)
     after = mean(text[:a] + new + text[b:], (lo, hi + len(new) - (b - a)))
     if after is None or after <= before:
         return False
@@ -442,6 +440,11 @@ def _prefers(
     if not_before is None or not_after is None:
         return False
     return after - before > not_after - not_before
+
+
+def _mean_logprob(scored: WindowScore) -> float:
+    """The mean log probability of a scored window's tokens (it has some)."""
+    return sum(t.logprob for t in scored.tokens) / len(scored.tokens)
 
 
 def scoring_span(text: str, window: Window) -> tuple[int, int]:

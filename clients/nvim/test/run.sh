@@ -124,6 +124,25 @@ if [ -n "${DIFFUSION_LSP_TEST_STARTUP_ONLY:-}" ]; then
   exit "$status"
 fi
 
+# run_real WHAT NVIM HOME [VAR=VALUE...]: clients/nvim/test/run.lua in headless NVIM against the real
+# server, with HOME's config, data, state and cache and the given environment; on failure it says so
+# with the LSP log's tail and returns 1.
+run_real() {
+  local what="$1" nvim="$2" home="$3"
+  shift 3
+  mkdir -p "$home"
+  if ! env XDG_CONFIG_HOME="$home/config" XDG_DATA_HOME="$home/data" XDG_STATE_HOME="$home/state" \
+      XDG_CACHE_HOME="$home/cache" "$@" \
+      "$nvim" --headless -u clients/nvim/test/minimal_init.lua -i NONE \
+        -c 'luafile clients/nvim/test/run.lua' </dev/null; then
+    echo "FAILED $what on $nvim"
+    for log in "$home"/state/nvim/lsp.log "$home"/cache/nvim/lsp.log; do
+      [ -f "$log" ] && { echo "-- $log (last 40 lines)"; tail -n 40 "$log"; }
+    done
+    return 1
+  fi
+}
+
 # -- Next edit, against the real server: on its fake engine, then on the embedded model (seconds) ---
 next_cmd="${DIFFUSION_LSP_TEST_NEXT_EDIT_CMD:-[\"$root/.venv/bin/diffusion-lsp\", \"serve\", \"--fake-engine\"]}"
 for engine in fake embedded; do
@@ -138,19 +157,9 @@ for engine in fake embedded; do
   fi
   for nvim in "$@"; do
     echo "== next edit ($what): $("$nvim" --version | head -n 1) ($nvim)"
-    home="$work/home-next-$engine-$(basename "$nvim")-$RANDOM"
-    mkdir -p "$home"
-    if ! XDG_CONFIG_HOME="$home/config" XDG_DATA_HOME="$home/data" XDG_STATE_HOME="$home/state" \
-        XDG_CACHE_HOME="$home/cache" DIFFUSION_LSP_TEST_SUITE=next_edit DIFFUSION_LSP_TEST_NEXT_EDIT_CMD="$cmd" \
-        DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS="$settings" \
-        "$nvim" --headless -u clients/nvim/test/minimal_init.lua -i NONE \
-          -c 'luafile clients/nvim/test/run.lua' </dev/null; then
-      echo "FAILED next edit ($what) on $nvim"
-      for log in "$home"/state/nvim/lsp.log "$home"/cache/nvim/lsp.log; do
-        [ -f "$log" ] && { echo "-- $log (last 40 lines)"; tail -n 40 "$log"; }
-      done
-      status=1
-    fi
+    run_real "next edit ($what)" "$nvim" "$work/home-next-$engine-$(basename "$nvim")-$RANDOM" \
+      DIFFUSION_LSP_TEST_SUITE=next_edit DIFFUSION_LSP_TEST_NEXT_EDIT_CMD="$cmd" \
+      DIFFUSION_LSP_TEST_NEXT_EDIT_SETTINGS="$settings" || status=1
   done
 done
 
@@ -161,17 +170,6 @@ export DIFFUSION_LSP_TEST_SETTINGS="{\"model\": \"$work/model\", \"device\": \"c
 
 for nvim in "$@"; do
   echo "== $("$nvim" --version | head -n 1) ($nvim)"
-  home="$work/home-$(basename "$nvim")-$RANDOM"
-  mkdir -p "$home"
-  if ! XDG_CONFIG_HOME="$home/config" XDG_DATA_HOME="$home/data" XDG_STATE_HOME="$home/state" \
-      XDG_CACHE_HOME="$home/cache" \
-      "$nvim" --headless -u clients/nvim/test/minimal_init.lua -i NONE \
-        -c 'luafile clients/nvim/test/run.lua' </dev/null; then
-    echo "FAILED on $nvim"
-    for log in "$home"/state/nvim/lsp.log "$home"/cache/nvim/lsp.log; do
-      [ -f "$log" ] && { echo "-- $log (last 40 lines)"; tail -n 40 "$log"; }
-    done
-    status=1
-  fi
+  run_real "the tests" "$nvim" "$work/home-$(basename "$nvim")-$RANDOM" || status=1
 done
 exit "$status"
