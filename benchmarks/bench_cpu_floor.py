@@ -103,16 +103,19 @@ def matmul_rate(shapes: list[tuple[int, int]], rows: int, dtype: Any, repeats: i
 
 
 def linear_shapes(model: Any) -> list[tuple[int, int]]:
-    """(in, out) of every linear layer of the body (not the head's decoder), plain or packed."""
+    """(in, out) of every linear layer of the body (not the head's decoder), plain or packed; a fused
+    GeGLU's two products counted as the one ``Wi`` they were made from."""
     import torch
 
-    from diffusion_lsp.engine.cpu_pack import PackedLinear
+    from diffusion_lsp.engine.cpu_pack import PackedGeGLU, PackedLinear
 
     inner = model.model
     return [
-        (m.in_features, m.out_features)
+        (m.in_features, 2 * m.inner)
+        if isinstance(m, PackedGeGLU)
+        else (m.in_features, m.out_features)
         for m in inner.modules()
-        if isinstance(m, torch.nn.Linear | PackedLinear)
+        if isinstance(m, torch.nn.Linear | PackedLinear | PackedGeGLU)
     ]
 
 

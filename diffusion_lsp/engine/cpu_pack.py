@@ -12,6 +12,11 @@ multiplying with ``torch.ops.mkldnn._linear_pointwise``: the same products (bit 
 on the development machine, within float32 rounding otherwise), so the model's own forward and the
 dual cache's stacks both run on it unchanged.
 
+``fuse_geglu`` goes one step further for ModernBERT's GeGLU MLP (``Wi`` -> gelu(input) * gate ->
+``Wo``): the gelu and the product with the gate run inside the two matrix kernels (oneDNN post-ops)
+instead of as passes over a [tokens, 2 x inner] intermediate, which on a 1,000-token prefill is a
+tenth of the MLP's time in float32.
+
 Where the build has no oneDNN, or a check product on the model's dtype disagrees with ``F.linear``,
 nothing is swapped and the model runs as loaded.
 """
@@ -87,3 +92,90 @@ def pack_linears(model: Any) -> int:
     for parent, name, child in linears:
         setattr(parent, name, PackedLinear(child, shared=uses[id(child.weight)] > 1))
     return len(linears)
+
+
+class PackedGeGLU(torch.nn.Module):
+    """A GeGLU MLP (``Wi`` giving input and gate halves, ``act(input) * gate``, dropout, ``Wo``)
+    over packed weights, the gelu fused into the input half's product and the gate's product fused
+    with the multiplication (inference only). ``Wo`` stays a child module (``pack_linears`` packs it)."""
+
+    def __init__(self, mlp: Any, approximate: str) -> None:
+        super().__init__()
+        wi = mlp.Wi
+        self.in_features = wi.in_features
+        self.inner = inner = wi.out_features // 2
+        self.approximate = approximate  # oneDNN's gelu: "none" (erf) or "tanh"
+        bias = wi.bias.detach() if wi.bias is not None else None
+        with torch.no_grad():
+            weight = wi.weight.detach()
+            self.input_weight = torch.nn.Parameter(
+                torch.ops.mkldnn._reorder_linear_weight(weight[:inner].contiguous()),
+                requires_grad=False,
+            )
+            self.gate_weight = torch.nn.Parameter(
+                torch.ops.mkldnn._reorder_linear_weight(weight[inner:].contiguous()),
+                requires_grad=False,
+            )
+        self.input_bias = None if bias is None else bias[:inner].contiguous()
+        self.gate_bias = None if bias is None else bias[inner:].contiguous()
+        self.Wo = mlp.Wo
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        linear = torch.ops.mkldnn._linear_pointwise
+        act = linear(x, self.input_weight, self.input_bias, "gelu", [], self.approximate)
+        return self.Wo(linear.binary(x, act, self.gate_weight, self.gate_bias, "mul"))
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, inner={self.inner}, gelu={self.approximate}, fused"
+
+
+def _gelu_kind(act: Any) -> str | None:
+    """Which gelu ``act`` computes ("none": erf, "tanh": the tanh approximation), found by running
+    it, or None where it is neither."""
+    x = torch.linspace(-6, 6, 257)
+    with torch.no_grad():
+        y = act(x)
+        for kind in ("none", "tanh"):
+            if torch.allclose(y, F.gelu(x, approximate=kind), rtol=0, atol=1e-6):
+                return kind
+    return None
+
+
+def _is_geglu(module: Any) -> bool:
+    wi, wo = getattr(module, "Wi", None), getattr(module, "Wo", None)
+    return (
+        type(wi) is torch.nn.Linear
+        and type(wo) is torch.nn.Linear
+        and wi.out_features == 2 * wo.in_features
+        and isinstance(getattr(module, "drop", None), torch.nn.Dropout)
+        and callable(getattr(module, "act", None))
+        and wi.weight.device.type == "cpu"
+    )
+
+
+def fuse_geglu(model: Any) -> int:
+    """Swap every GeGLU MLP of ``model`` (ModernBERT's: ``Wi``, ``act``, ``drop``, ``Wo``; on the
+    CPU, in a packable dtype, a gelu activation) for a ``PackedGeGLU`` whose output matches it on a
+    check input; returns how many were swapped. Call before ``pack_linears``."""
+    mlps = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if _is_geglu(child)
+    ]
+    if not mlps or not can_pack(mlps[0][2].Wi.weight.dtype):
+        return 0
+    kind = _gelu_kind(mlps[0][2].act)
+    if kind is None:
+        return 0
+    swapped = 0
+    gen = torch.Generator().manual_seed(0)
+    for parent, name, mlp in mlps:
+        fused = PackedGeGLU(mlp, kind)
+        x = torch.randn(3, mlp.Wi.in_features, generator=gen).to(mlp.Wi.weight.dtype)
+        with torch.no_grad():
+            want, got = mlp.eval()(x).float(), fused(x).float()
+        if torch.allclose(got, want, rtol=2e-2, atol=2e-2 * float(want.abs().max()) + 1e-6):
+            setattr(parent, name, fused)
+            swapped += 1
+    return swapped

@@ -269,9 +269,10 @@ def _load_engine(spec: ModelSpec, progress: Progress | None) -> Engine:
     if family == "masked" and str(getattr(model, "device", device)) == "cpu" and not plan.remote:
         # transformers' own classes only: a remote-code model may read a layer's weight itself,
         # and a packed weight is not a plain tensor
-        from diffusion_lsp.engine.cpu_pack import pack_linears
+        from diffusion_lsp.engine.cpu_pack import fuse_geglu, pack_linears
 
         report("packing the linear layers for the CPU", 0.9)
+        fuse_geglu(model)
         pack_linears(model)
     model.eval()
     info = EngineInfo(

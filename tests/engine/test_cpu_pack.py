@@ -1,4 +1,5 @@
-"""Linear layers packed for the CPU's matrix kernels: the same model, the same numbers, faster."""
+"""Linear layers packed for the CPU's matrix kernels, and GeGLU MLPs fused into them: the same model,
+the same numbers, faster."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import torch
 
 from diffusion_lsp.engine import cpu_pack
 from diffusion_lsp.engine.api import InfillRequest, ModelSpec
-from diffusion_lsp.engine.cpu_pack import PackedLinear, can_pack, pack_linears
+from diffusion_lsp.engine.cpu_pack import (
+    PackedGeGLU,
+    PackedLinear,
+    can_pack,
+    fuse_geglu,
+    pack_linears,
+)
 
 pytestmark = pytest.mark.skipif(not can_pack(torch.float32), reason="this torch has no oneDNN")
 
@@ -47,9 +54,12 @@ def test_the_masked_engine_on_the_cpu_runs_packed(masked_dir, monkeypatch):
 
     engine = load_engine(ModelSpec(model=str(masked_dir), device="cpu", dtype="float32"))
     assert isinstance(engine.model.get_output_embeddings(), PackedLinear)
+    assert all(isinstance(layer.mlp, PackedGeGLU) for layer in engine.model.model.layers)
     monkeypatch.setattr(cpu_pack, "pack_linears", lambda model: 0)
+    monkeypatch.setattr(cpu_pack, "fuse_geglu", lambda model: 0)
     plain = load_engine(ModelSpec(model=str(masked_dir), device="cpu", dtype="float32"))
     assert type(plain.model.get_output_embeddings()) is torch.nn.Linear
+    assert not any(isinstance(m, PackedGeGLU) for m in plain.model.modules())
     request = InfillRequest("def add(a, b):\n    ", "\n", lengths=(4, 8), steps=4, alternatives=2)
     got, want = engine.infill(request).alternatives, plain.infill(request).alternatives
     assert [(c.text, c.length) for c in got] == [(c.text, c.length) for c in want]
@@ -64,3 +74,32 @@ def test_without_onednn_or_in_an_unpacked_dtype_nothing_is_swapped(masked_dir, m
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
     assert pack_linears(model) == 0
     assert any(type(m) is torch.nn.Linear for m in model.modules())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_fused_geglu_computes_what_the_mlp_does(masked_dir, dtype):
+    from diffusion_lsp.train.model import count_parameters
+
+    plain, fused = _load(masked_dir, dtype), _load(masked_dir, dtype)
+    layers = len(fused.model.layers)
+    assert fuse_geglu(fused) == layers > 0
+    assert pack_linears(fused) > 0
+    assert all(isinstance(layer.mlp, PackedGeGLU) for layer in fused.model.layers)
+    assert all(isinstance(layer.mlp.Wo, PackedLinear) for layer in fused.model.layers)
+    assert count_parameters(fused) == count_parameters(plain)
+    ids = torch.randint(5, 100, (2, 24), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want, got = plain(input_ids=ids).logits.float(), fused(input_ids=ids).logits.float()
+    tol = 1e-4 if dtype == torch.float32 else 2e-2
+    assert torch.allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_a_geglu_with_another_activation_is_left_alone(masked_dir):
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    for act, fused in (("gelu_pytorch_tanh", True), ("silu", False)):
+        config = AutoConfig.from_pretrained(masked_dir, hidden_activation=act)
+        model = AutoModelForMaskedLM.from_pretrained(masked_dir, config=config).eval()
+        assert (fuse_geglu(model) > 0) is fused
+        if fused:
+            assert model.model.layers[0].mlp.approximate == "tanh"

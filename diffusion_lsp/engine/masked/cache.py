@@ -276,14 +276,21 @@ class DualCacheDenoiser:
         self.stats.prefills += 1
         self.stats.tokens_encoded.append(lay.ctx + lay.span)
         lay.steps_since_prefill = 0
+        # Only the span's final hidden states are read: the last layer runs the context slots'
+        # keys and values, not their queries and MLP (``keep``).
         if lay.source is None:
-            hidden = self.stack.forward(
-                ids, lay.positions, keys, values, 0, lay.key_bias, lay.positions
-            )
-            return hidden[:, lay.ctx :]  # [B, span, H]
+            return self.stack.forward(
+                ids, lay.positions, keys, values, 0, lay.key_bias, lay.positions, keep=lay.ctx
+            )  # [B, span, H]
         one, ctx = slice(lay.source, lay.source + 1), lay.ctx
         self.stack.forward(
-            ids[one], lay.positions[one], keys[:, one], values[:, one], 0, lay.key_bias[one]
+            ids[one],
+            lay.positions[one],
+            keys[:, one],
+            values[:, one],
+            0,
+            lay.key_bias[one],
+            keep=ctx + lay.span,
         )  # writes the source row's keys and values [layers, 1, kvh, ctx + span, hd]
         self.stack.rotate(keys[:, one, :, :ctx].clone(), lay.offset, keys[:, :, :, :ctx])
         values[:, :, :, :ctx] = values[:, one, :, :ctx].clone()  # [layers, 1 -> B, kvh, ctx, hd]

@@ -135,18 +135,21 @@ class LlamaLikeStack:
         start: int | torch.Tensor,
         key_bias: torch.Tensor,
         key_positions: torch.Tensor | None = None,
+        keep: int = 0,
     ) -> torch.Tensor:
         """Run ``ids`` [B, T] at ``positions`` [B, T]; write their keys and values into slots
         ``start:start+T`` (or the slots in a [T] long tensor ``start``) of ``keys``/``values``
         [layers, B, kvh, K, hd]; attend to all K slots, with ``key_bias`` [B, 1, 1, K] or
         [B, 1, T, K] (0 or -inf) added to the scores. ``key_positions`` [B, K]: unused here (every
-        layer is global). Returns final hidden [B, T, H]."""
+        layer is global). ``keep``: the first of the T slots whose final hidden state is wanted;
+        the last layer runs only those slots' queries, attention and MLP (a prefill's context slots
+        need only their keys and values there: a sixth of a 6-layer model's prefill). Returns final
+        hidden [B, T - keep, H]."""
         import torch.nn.functional as F
 
         b, t = ids.shape
         rep = self.num_heads // self.num_kv_heads
-        # a per-query mask [B, 1, T, K] (causal prefill) repeats for each grouped query head
-        bias = key_bias if key_bias.shape[-2] == 1 else key_bias.repeat(1, 1, rep, 1)
+        bias, tq = _grouped(key_bias, rep), t
         h = self.embed(ids)  # [B, T, H]
         cos, sin = self.rotary(h, positions)
         for i, layer in enumerate(self.layers):
@@ -159,13 +162,20 @@ class LlamaLikeStack:
                 q, k = attn.q_norm(q), attn.k_norm(k)
             q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
             _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, kvh, T, hd]
+            if (
+                keep and i == len(self.layers) - 1
+            ):  # the slots before ``keep``: keys and values only
+                q, h, tq = q[:, :, keep:], h[:, keep:], t - keep
+                bias = _grouped(_rows(key_bias, keep), rep)
+                if tq == 0:
+                    break
             # Grouped-query attention without copying keys: the query heads that share a key head
             # go into the sequence axis (the mask depends on the key only, so this is exact).
-            q = q.reshape(b, self.num_kv_heads, rep * t, self.head_dim)  # [B, kvh, rep*T, hd]
+            q = q.reshape(b, self.num_kv_heads, rep * tq, self.head_dim)  # [B, kvh, rep*Tq, hd]
             o = F.scaled_dot_product_attention(
                 q, keys[i], values[i], attn_mask=bias, scale=self.scaling
-            )  # [B, kvh, rep*T, hd]
-            o = o.reshape(b, self.num_heads, t, self.head_dim).transpose(1, 2).reshape(b, t, -1)
+            )  # [B, kvh, rep*Tq, hd]
+            o = o.reshape(b, self.num_heads, tq, self.head_dim).transpose(1, 2).reshape(b, tq, -1)
             h = h + attn.o_proj(o)
             h = h + layer.mlp(layer.post_attention_layernorm(h))
         return self.norm(h)
@@ -230,11 +240,12 @@ class ModernBertStack:
         key_bias: torch.Tensor,
         key_positions: torch.Tensor | None = None,
         plan: tuple[Any, Any, Any] | None = None,
+        keep: int = 0,
     ) -> torch.Tensor:
-        """As ``LlamaLikeStack.forward``; ``key_positions`` [B, K] are the positions of the K key
-        slots (needed by the local layers; None: the queries are all K slots, ``positions``).
-        ``plan``: ``attention_plan(positions, key_bias, key_positions)`` made once for a request
-        whose positions and bias do not change between steps (None: made here)."""
+        """As ``LlamaLikeStack.forward`` (``keep`` too); ``key_positions`` [B, K] are the positions
+        of the K key slots (needed by the local layers; None: the queries are all K slots,
+        ``positions``). ``plan``: ``attention_plan(positions, key_bias, key_positions)`` made once
+        for a request whose positions and bias do not change between steps (None: made here)."""
         import torch
         import torch.nn.functional as F
 
@@ -244,6 +255,7 @@ class ModernBertStack:
         global_bias, local_bias, chunks = plan
         h = self.embeddings(ids)  # [B, T, H]
         rope = {typ: self.rotary(h, positions, typ) for typ in set(self.types)}
+        tq = t
         for i, layer in enumerate(self.layers):
             attn = layer.attn
             qkv = attn.Wqkv(layer.attn_norm(h)).view(b, t, 3, self.num_heads, self.head_dim)
@@ -251,6 +263,18 @@ class ModernBertStack:
             cos, sin = rope[self.types[i]]
             q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)  # [B, nh, T, hd]
             _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, nh, T, hd]
+            if (
+                keep and i == len(self.layers) - 1
+            ):  # the slots before ``keep``: keys and values only
+                q, h, tq = q[:, :, keep:], h[:, keep:], t - keep
+                if tq == 0:
+                    break
+                # the few queries left attend to every key slot, under the full masks
+                global_bias, local_bias, chunks = (
+                    _rows(global_bias, keep),
+                    local_bias[:, :, keep:],
+                    None,
+                )
             if self.types[i] != "sliding_attention":
                 o = F.scaled_dot_product_attention(
                     q, keys[i], values[i], attn_mask=global_bias, scale=self.scaling
@@ -271,7 +295,7 @@ class ModernBertStack:
                     for rows, seen, bias in chunks
                 ]
                 o = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
-            h = h + attn.Wo(o.transpose(1, 2).reshape(b, t, -1))
+            h = h + attn.Wo(o.transpose(1, 2).reshape(b, tq, -1))
             h = h + layer.mlp(layer.mlp_norm(h))
         return self.final_norm(h)
 
@@ -340,6 +364,17 @@ class ModernBertStack:
         rot = {typ: _rotation(self.rotary, keys, offset, typ) for typ in set(self.types)}
         for i, typ in enumerate(self.types):
             out[i] = _rotate(keys[i], *rot[typ])
+
+
+def _grouped(bias: torch.Tensor, rep: int) -> torch.Tensor:
+    """A per-query key bias [B, 1, T, K] (a causal prefill) repeated for the ``rep`` query heads
+    that share a key head ([B, 1, rep * T, K]); a bias [B, 1, 1, K] as it is."""
+    return bias if bias.shape[-2] == 1 else bias.repeat(1, 1, rep, 1)
+
+
+def _rows(bias: torch.Tensor, keep: int) -> torch.Tensor:
+    """A key bias [B, 1, 1 or T, K] for the queries from slot ``keep`` on: per-query rows sliced."""
+    return bias if bias.shape[-2] == 1 else bias[:, :, keep:]
 
 
 def _keys_at(x: torch.Tensor, seen: Any, dim: int = 2) -> torch.Tensor:

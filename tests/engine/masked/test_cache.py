@@ -146,6 +146,31 @@ def test_batch_of_candidate_lengths_equals_one_at_a_time(model):
         torch.testing.assert_close(batched[sel], alone, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_keep_runs_the_last_layer_for_the_kept_slots_only(model, causal):
+    # a prefill reads only the span's hidden states: with ``keep`` the last layer runs the other
+    # slots' keys and values alone; the kept rows and every key and value are unchanged
+    tokens = canvas(11, 5, 7, seed=4)[None]
+    length = tokens.shape[1]
+    stack = LlamaLikeStack(model)
+    bias = torch.zeros((1, 1, 1, length))
+    if causal:  # a per-query bias [B, 1, T, K]
+        bias = torch.full((1, 1, length, length), float("-inf")).triu(1)
+    out = {}
+    for keep in (0, 11, length):
+        keys, values = stack.new_kv(1, length)
+        with torch.no_grad():
+            hidden = stack.forward(
+                tokens, torch.arange(length)[None], keys, values, 0, bias, keep=keep
+            )
+        out[keep] = hidden, keys, values
+    assert out[length][0].shape == (1, 0, model.config.hidden_size)
+    torch.testing.assert_close(out[11][0], out[0][0][:, 11:], rtol=1e-5, atol=1e-5)
+    for keep in (11, length):
+        torch.testing.assert_close(out[keep][1], out[0][1])
+        torch.testing.assert_close(out[keep][2], out[0][2])
+
+
 def test_stack_rotate_equals_keys_computed_at_shifted_positions(model):
     # the same tokens at positions + d: every layer's keys are the keys at positions rotated by d
     tokens = canvas(9, 0, 8, seed=2)[None]

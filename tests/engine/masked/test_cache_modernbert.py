@@ -138,6 +138,28 @@ def test_local_layers_in_chunks_equal_the_full_product(tiny, monkeypatch):
     torch.testing.assert_close(out["chunks"][1], out["full"][1], **TOL)
 
 
+def test_keep_runs_the_last_layer_for_the_kept_slots_only(tiny):
+    # with ``keep`` the last layer (a local one here) runs the slots before it for their keys and
+    # values alone, its few kept queries against every key under the full local mask
+    tokens = canvas(tiny, 150, 9, 100, seed=5)[None]
+    length = tokens.shape[1]
+    stack = ModernBertStack(tiny)
+    assert stack.types[-1] == "sliding_attention"
+    bias = torch.zeros((1, 1, 1, length))
+    positions = torch.arange(length)[None]
+    out = {}
+    for keep in (0, 150, length):
+        keys, values = stack.new_kv(1, length)
+        with torch.no_grad():
+            hidden = stack.forward(tokens, positions, keys, values, 0, bias, keep=keep)
+        out[keep] = hidden, keys, values
+    assert out[length][0].shape == (1, 0, tiny.config.hidden_size)
+    torch.testing.assert_close(out[150][0], out[0][0][:, 150:], **TOL)
+    for keep in (150, length):
+        torch.testing.assert_close(out[keep][1], out[0][1])
+        torch.testing.assert_close(out[keep][2], out[0][2])
+
+
 def test_span_step_is_exact_while_the_context_is_unchanged(model):
     tokens = canvas(model, 200, 7, 150)[None]
     attention = torch.ones_like(tokens, dtype=torch.bool)
