@@ -269,12 +269,10 @@ class ModernBertStack:
                 q, h, tq = q[:, :, keep:], h[:, keep:], t - keep
                 if tq == 0:
                     break
-                # the few queries left attend to every key slot, under the full masks
-                global_bias, local_bias, chunks = (
-                    _rows(global_bias, keep),
-                    local_bias[:, :, keep:],
-                    None,
-                )
+                # the few queries left attend to every key slot, under a dense local mask
+                kpos = positions if key_positions is None else key_positions
+                global_bias, chunks = _rows(global_bias, keep), None
+                local_bias = self._local_bias(positions[:, keep:], kpos, _rows(key_bias, keep) == 0)
             if self.types[i] != "sliding_attention":
                 o = F.scaled_dot_product_attention(
                     q, keys[i], values[i], attn_mask=global_bias, scale=self.scaling
@@ -307,51 +305,70 @@ class ModernBertStack:
     ) -> tuple[Any, Any, Any]:
         """(global bias, local bias, local chunks) for queries at ``positions`` [B, T] against key
         slots at ``key_positions`` [B, K] with ``key_bias`` [B, 1, 1 or T, K] (0 or -inf): the
-        additive masks of the global and local layers and, on the CPU, the query chunks of the local
-        layers with the key slots each sees (``_chunks``)."""
-        import torch
-
+        global layers' additive mask, and either the local layers' ([B, 1, T, K]; chunks None) or,
+        on the CPU, their query chunks, each with the key slots it sees and its own mask
+        (``_chunks``; the dense local mask None)."""
         if key_positions is None:
             key_positions = positions
-        low = torch.finfo(self.dtype).min
         allowed = key_bias == 0  # [B, 1, 1 or T, K]
-        zero = torch.zeros((), dtype=self.dtype, device=positions.device)
-        global_bias = torch.where(allowed, zero, low)
-        near = (positions[:, :, None] - key_positions[:, None, :]).abs() <= self.window  # [B, T, K]
-        local_bias = torch.where(allowed & near[:, None], zero, low)  # [B, 1, T, K]
+        global_bias = self._bias(allowed)
         # On the CPU a local layer attends, chunk of queries by chunk, to the key slots the chunk can
-        # see (a few windows' worth, not all K): the same result for a fraction of the work. On
-        # CUDA, shapes must not depend on the data (graphs), and the full product is cheap.
-        chunks = self._chunks(allowed & near[:, None]) if self.device.type == "cpu" else None
-        if chunks is not None:
-            chunks = [
-                (rows, seen, _keys_at(local_bias[:, :, rows], seen, 3).contiguous())
-                for rows, seen in chunks
-            ]
-        return global_bias, local_bias, chunks
+        # see (a few windows' worth, not all K): the same result for a fraction of the work, and no
+        # [T, K] mask to build. On CUDA, shapes must not depend on the data (graphs), and the full
+        # product is cheap.
+        if self.device.type == "cpu":
+            chunks = self._chunks(positions, key_positions, allowed)
+            if chunks is not None:
+                return global_bias, None, chunks
+        return global_bias, self._local_bias(positions, key_positions, allowed), None
 
-    def _chunks(self, visible: torch.Tensor) -> list[tuple[slice, Any]] | None:
-        """For ``visible`` [B, 1, T, K] (which key each query may see in a local layer): chunks of
-        ``2 * window`` queries, each with the key slots any of its queries sees, as a slice where
-        they are one run of slots or nearly (a view: no copy; the masked slots between them cost
-        little), else as a [S] long tensor; None where that saves little (under a quarter of the
-        keys left out)."""
-        t, k = visible.shape[-2:]
+    def _bias(self, allowed: torch.Tensor) -> torch.Tensor:
+        """0 where ``allowed``, the dtype's lowest finite value elsewhere (see the class)."""
+        import torch
+
+        zero = torch.zeros((), dtype=self.dtype, device=allowed.device)
+        return torch.where(allowed, zero, torch.finfo(self.dtype).min)
+
+    def _local_bias(
+        self, positions: torch.Tensor, key_positions: torch.Tensor, allowed: torch.Tensor
+    ) -> torch.Tensor:
+        """The local layers' mask [B, 1, T, S] for queries at ``positions`` [B, T] and keys at
+        ``key_positions`` [B, S]: ``allowed`` [B, 1, 1 or T, S] and within the window."""
+        near = (positions[:, :, None] - key_positions[:, None, :]).abs() <= self.window  # [B, T, S]
+        return self._bias(allowed & near[:, None])
+
+    def _chunks(
+        self, positions: torch.Tensor, key_positions: torch.Tensor, allowed: torch.Tensor
+    ) -> list[tuple[slice, Any, Any]] | None:
+        """Chunks of ``2 * window`` queries, each (rows, seen, mask [B, 1, rows, S]): ``seen`` the key
+        slots allowed (``allowed`` [B, 1, 1 or T, K]) for one of the chunk's queries and within the
+        window of the range of its positions (exactly the keys its queries see where the chunk's
+        positions are a run, as in a prefill), as a slice where they are one run of slots or nearly
+        (a view: no copy; the masked slots between them cost little), else as a [S] long tensor;
+        None where that saves little (under a quarter of the keys left out)."""
+        t, k = positions.shape[1], key_positions.shape[1]
         size = max(2 * self.window, 1)
-        chunks: list[tuple[slice, Any]] = []
+        per_query = allowed.shape[-2] > 1
+        chunks: list[tuple[slice, Any, Any]] = []
         work = 0
         for c in range(0, t, size):
             rows = slice(c, min(c + size, t))
-            seen = visible[:, 0, rows].any(dim=1).any(dim=0).nonzero().squeeze(1)  # [S]
+            p = positions[:, rows]  # [B, r]
+            ok = allowed[:, 0, rows] if per_query else allowed[:, 0]  # [B, r or 1, K]
+            lo = p.min(dim=1, keepdim=True).values - self.window  # [B, 1]
+            hi = p.max(dim=1, keepdim=True).values + self.window
+            reach = ok.any(dim=1) & (key_positions >= lo) & (key_positions <= hi)  # [B, K]
+            seen = reach.any(dim=0).nonzero().squeeze(1)  # [S]
             if seen.numel() == 0:
                 seen = seen.new_zeros(1)
-            lo, hi = int(seen[0]), int(seen[-1]) + 1
-            if 4 * (hi - lo) <= 5 * seen.numel():  # at most a fifth of the run masked out
-                chunks.append((rows, slice(lo, hi)))
-                work += (rows.stop - rows.start) * (hi - lo)
-            else:
-                chunks.append((rows, seen))
-                work += (rows.stop - rows.start) * int(seen.numel())
+            first, last = int(seen[0]), int(seen[-1]) + 1
+            if 4 * (last - first) <= 5 * seen.numel():  # at most a fifth of the run masked out
+                seen = slice(first, last)
+            mask = self._local_bias(
+                p, _keys_at(key_positions, seen, 1), _keys_at(ok[:, None], seen, 3)
+            )  # [B, 1, r, S]
+            chunks.append((rows, seen, mask))
+            work += (rows.stop - rows.start) * mask.shape[-1]
         return chunks if 4 * work < 3 * t * k else None
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:

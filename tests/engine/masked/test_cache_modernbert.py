@@ -95,22 +95,23 @@ def _slots(seen):
 
 
 def test_scattered_slots_are_gathered_and_equal_the_full_product(tiny, monkeypatch):
-    # slots whose positions are shuffled: each chunk's keys are scattered, so they are gathered
+    # positions 0-63, then 200-258, then 64-199: the first chunk's neighbours by position (64-95)
+    # sit after the middle run of slots, so its keys are gathered
     tokens = canvas(tiny, 150, 9, 100, seed=3)[None]
     length = tokens.shape[1]
     stack = ModernBertStack(tiny)
     bias = torch.zeros((1, 1, 1, length))
-    positions = torch.randperm(length, generator=torch.Generator().manual_seed(0))[None]
-    near = (positions[:, :, None] - positions[:, None, :]).abs() <= stack.window
-    chunks = stack._chunks(near[:, None])
+    order = (torch.arange(64), torch.arange(200, length), torch.arange(64, 200))
+    positions = torch.cat(order)[None]
+    chunks = stack._chunks(positions, positions, bias == 0)
+    assert chunks is not None and any(not isinstance(seen, slice) for _, seen, _ in chunks)
     out = {}
     for name in ("chunks", "full"):
         if name == "full":
-            monkeypatch.setattr(ModernBertStack, "_chunks", lambda self, visible: None)
+            monkeypatch.setattr(ModernBertStack, "_chunks", lambda self, *args: None)
         keys, values = stack.new_kv(1, length)
         with torch.no_grad():
             out[name] = stack.forward(tokens, positions, keys, values, 0, bias)
-    assert chunks is None or not all(isinstance(seen, slice) for _, seen in chunks)
     torch.testing.assert_close(out["chunks"], out["full"], **TOL)
 
 
@@ -121,16 +122,15 @@ def test_local_layers_in_chunks_equal_the_full_product(tiny, monkeypatch):
     stack = ModernBertStack(tiny)
     bias = torch.zeros((1, 1, 1, length))
     positions = torch.arange(length)[None]
-    near = (positions[:, :, None] - positions[:, None, :]).abs() <= stack.window
-    chunks = stack._chunks(near[:, None])
+    chunks = stack._chunks(positions, positions, bias == 0)
     assert chunks is not None and len(chunks) == -(-length // (2 * stack.window))
-    assert all(_slots(seen) <= 4 * stack.window for _, seen in chunks)
+    assert all(_slots(seen) <= 4 * stack.window for _, seen, _ in chunks)
     # a run of neighbouring positions is one run of slots: attended as a view, not gathered
-    assert all(isinstance(seen, slice) for _, seen in chunks)
+    assert all(isinstance(seen, slice) for _, seen, _ in chunks)
     out = {}
     for name in ("chunks", "full"):
         if name == "full":
-            monkeypatch.setattr(ModernBertStack, "_chunks", lambda self, visible: None)
+            monkeypatch.setattr(ModernBertStack, "_chunks", lambda self, *args: None)
         keys, values = stack.new_kv(1, length)
         with torch.no_grad():
             out[name] = stack.forward(tokens, positions, keys, values, 0, bias), keys
