@@ -224,7 +224,6 @@ class ModernBertStack:
         self.scaling = self.head_dim**-0.5
         self.window = int(cfg.local_attention) // 2  # |query - key| <= window in local layers
         self.types = [layer.attention_type for layer in self.layers]
-        self.apply_rope = sys.modules[type(self.layers[0].attn).__module__].apply_rotary_pos_emb
         param = next(model.parameters())
         self.dtype, self.device = param.dtype, param.device
 
@@ -259,9 +258,8 @@ class ModernBertStack:
         for i, layer in enumerate(self.layers):
             attn = layer.attn
             qkv = attn.Wqkv(layer.attn_norm(h)).view(b, t, 3, self.num_heads, self.head_dim)
-            q, k, v = qkv.unbind(2)  # [B, T, nh, hd]
-            cos, sin = rope[self.types[i]]
-            q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)  # [B, nh, T, hd]
+            q, k = _rope_pair(qkv[:, :, :2], *rope[self.types[i]]).unbind(2)  # [B, T, nh, hd]
+            q, k, v = q.transpose(1, 2), k.transpose(1, 2), qkv[:, :, 2]  # [B, nh, T, hd]
             _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, nh, T, hd]
             if (
                 keep and i == len(self.layers) - 1
@@ -381,6 +379,19 @@ class ModernBertStack:
         rot = {typ: _rotation(self.rotary, keys, offset, typ) for typ in set(self.types)}
         for i, typ in enumerate(self.types):
             out[i] = _rotate(keys[i], *rot[typ])
+
+
+def _rope_pair(qk: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Queries and keys qk [B, T, 2, nh, hd] turned by cos, sin [B, T, hd]: the arithmetic of the
+    Hugging Face models' ``apply_rotary_pos_emb`` (rotate-half convention, in float32, the result
+    in qk's dtype) in three passes over both at once instead of five over each."""
+    half = qk.shape[-1] // 2
+    x = qk.float()
+    c, s = cos[:, :, None, None].float(), sin[:, :, None, None].float()  # [B, T, 1, 1, hd]
+    out = x * c
+    out[..., :half].addcmul_(x[..., half:], s[..., :half], value=-1)  # x1 c - x2 s
+    out[..., half:].addcmul_(x[..., :half], s[..., half:])  # x2 c + x1 s
+    return out.to(qk.dtype)
 
 
 def _grouped(bias: torch.Tensor, rep: int) -> torch.Tensor:

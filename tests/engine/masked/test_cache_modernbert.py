@@ -90,6 +90,24 @@ def test_stack_equals_hugging_face_with_padding(model):
     torch.testing.assert_close(ours[1], ref[1], **TOL)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rope_pair_is_the_hugging_face_rotation(dtype):
+    from transformers.models.modernbert.modeling_modernbert import apply_rotary_pos_emb
+
+    from diffusion_lsp.engine.masked.stacks import _rope_pair
+
+    g = torch.Generator().manual_seed(0)
+    qkv = torch.randn((2, 37, 3, 4, 16), generator=g).to(dtype)
+    cos, sin = (torch.randn((2, 37, 16), generator=g).to(dtype) for _ in range(2))
+    q, k = _rope_pair(qkv[:, :, :2], cos, sin).unbind(2)
+    want = apply_rotary_pos_emb(
+        qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2), cos, sin
+    )
+    tol = {"rtol": 0, "atol": 0} if dtype == torch.bfloat16 else {"rtol": 1e-6, "atol": 1e-6}
+    torch.testing.assert_close(q.transpose(1, 2), want[0], **tol)
+    torch.testing.assert_close(k.transpose(1, 2), want[1], **tol)
+
+
 def _slots(seen):
     return seen.stop - seen.start if isinstance(seen, slice) else int(seen.numel())
 
