@@ -31,6 +31,12 @@ import torch.nn.functional as F
 PACKED_DTYPES = ("float32", "bfloat16")
 
 
+def _pack(weight: torch.Tensor) -> torch.Tensor:
+    """A linear layer's weight [out, in] in oneDNN's layout for the CPU's matrix kernels."""
+    with torch.no_grad():
+        return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous())
+
+
 class PackedLinear(torch.nn.Module):
     """``nn.Linear``'s forward over a weight packed for oneDNN (inference only: no gradients)."""
 
@@ -38,8 +44,7 @@ class PackedLinear(torch.nn.Module):
         super().__init__()
         self.in_features = linear.in_features
         self.out_features = linear.out_features
-        with torch.no_grad():
-            self._packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach())
+        self._packed = _pack(linear.weight)
         # ``weight`` stays a parameter, so counts of the model's parameters do not change: the packed
         # one, or, for a weight another module shares (a head tied to the embeddings), that one
         self.weight = (
@@ -106,16 +111,9 @@ class PackedGeGLU(torch.nn.Module):
         self.inner = inner = wi.out_features // 2
         self.approximate = approximate  # oneDNN's gelu: "none" (erf) or "tanh"
         bias = wi.bias.detach() if wi.bias is not None else None
-        with torch.no_grad():
-            weight = wi.weight.detach()
-            self.input_weight = torch.nn.Parameter(
-                torch.ops.mkldnn._reorder_linear_weight(weight[:inner].contiguous()),
-                requires_grad=False,
-            )
-            self.gate_weight = torch.nn.Parameter(
-                torch.ops.mkldnn._reorder_linear_weight(weight[inner:].contiguous()),
-                requires_grad=False,
-            )
+        # parameters, as ``PackedLinear.weight``: the model's parameter counts do not change
+        self.input_weight = torch.nn.Parameter(_pack(wi.weight[:inner]), requires_grad=False)
+        self.gate_weight = torch.nn.Parameter(_pack(wi.weight[inner:]), requires_grad=False)
         self.input_bias = None if bias is None else bias[:inner].contiguous()
         self.gate_bias = None if bias is None else bias[inner:].contiguous()
         self.Wo = mlp.Wo

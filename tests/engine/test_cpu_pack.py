@@ -25,17 +25,22 @@ def _load(path, dtype):
     return AutoModelForMaskedLM.from_pretrained(path, dtype=dtype).eval()
 
 
+def _same_logits(plain, other, dtype, seed):
+    """Whether ``other`` gives ``plain``'s logits on random ids, within the dtype's rounding."""
+    ids = torch.randint(5, 100, (2, 24), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        want, got = plain(input_ids=ids).logits.float(), other(input_ids=ids).logits.float()
+    tol = 1e-4 if dtype == torch.float32 else 2e-2
+    return torch.allclose(got, want, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_a_packed_model_computes_what_the_plain_one_does(masked_dir, dtype):
     plain, packed = _load(masked_dir, dtype), _load(masked_dir, dtype)
     linears = sum(type(m) is torch.nn.Linear for m in packed.modules())
     assert pack_linears(packed) == linears > 0
     assert not any(type(m) is torch.nn.Linear for m in packed.modules())
-    ids = torch.randint(5, 100, (2, 24), generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        want, got = plain(input_ids=ids).logits.float(), packed(input_ids=ids).logits.float()
-    tol = 1e-4 if dtype == torch.float32 else 2e-2
-    assert torch.allclose(got, want, rtol=tol, atol=tol)
+    assert _same_logits(plain, packed, dtype, seed=0)
 
 
 def test_counts_and_tied_weights_stay_as_they_were(masked_dir):
@@ -87,11 +92,7 @@ def test_a_fused_geglu_computes_what_the_mlp_does(masked_dir, dtype):
     assert all(isinstance(layer.mlp, PackedGeGLU) for layer in fused.model.layers)
     assert all(isinstance(layer.mlp.Wo, PackedLinear) for layer in fused.model.layers)
     assert count_parameters(fused) == count_parameters(plain)
-    ids = torch.randint(5, 100, (2, 24), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        want, got = plain(input_ids=ids).logits.float(), fused(input_ids=ids).logits.float()
-    tol = 1e-4 if dtype == torch.float32 else 2e-2
-    assert torch.allclose(got, want, rtol=tol, atol=tol)
+    assert _same_logits(plain, fused, dtype, seed=1)
 
 
 def test_a_geglu_with_another_activation_is_left_alone(masked_dir):

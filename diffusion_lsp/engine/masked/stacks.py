@@ -162,9 +162,8 @@ class LlamaLikeStack:
                 q, k = attn.q_norm(q), attn.k_norm(k)
             q, k = self.apply_rope(q.transpose(1, 2), k.transpose(1, 2), cos, sin)
             _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, kvh, T, hd]
-            if (
-                keep and i == len(self.layers) - 1
-            ):  # the slots before ``keep``: keys and values only
+            # the last layer: the slots before ``keep`` give only their keys and values
+            if keep and i == len(self.layers) - 1:
                 q, h, tq = q[:, :, keep:], h[:, keep:], t - keep
                 bias = _grouped(_rows(key_bias, keep), rep)
                 if tq == 0:
@@ -259,11 +258,10 @@ class ModernBertStack:
             attn = layer.attn
             qkv = attn.Wqkv(layer.attn_norm(h)).view(b, t, 3, self.num_heads, self.head_dim)
             q, k = _rope_pair(qkv[:, :, :2], *rope[self.types[i]]).unbind(2)  # [B, T, nh, hd]
-            q, k, v = q.transpose(1, 2), k.transpose(1, 2), qkv[:, :, 2]  # [B, nh, T, hd]
-            _write_kv(keys[i], values[i], start, k, v.transpose(1, 2))  # [B, nh, T, hd]
-            if (
-                keep and i == len(self.layers) - 1
-            ):  # the slots before ``keep``: keys and values only
+            q, k, v = (x.transpose(1, 2) for x in (q, k, qkv[:, :, 2]))  # [B, nh, T, hd]
+            _write_kv(keys[i], values[i], start, k, v)
+            # the last layer: the slots before ``keep`` give only their keys and values
+            if keep and i == len(self.layers) - 1:
                 q, h, tq = q[:, :, keep:], h[:, keep:], t - keep
                 if tq == 0:
                     break
